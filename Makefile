@@ -1,0 +1,30 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs the pinned dependencies (constraints.txt) when needed.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+.PHONY: install demo test test-slow lock
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pension demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+# Re-resolve the pins from pyproject.toml in a scratch venv and rewrite constraints.txt.
+lock:
+	rm -rf .lockvenv && $(PY) -m venv .lockvenv
+	.lockvenv/bin/pip install -q --disable-pip-version-check '.[test]'
+	.lockvenv/bin/pip freeze --exclude pension-engine > constraints.txt
+	rm -rf .lockvenv

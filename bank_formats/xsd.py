@@ -1,0 +1,65 @@
+"""Validate bank files against the official ISO 20022 XSDs shipped inside the ``sepaxml`` wheel.
+
+The schemas are read with :mod:`importlib.resources`, so validation works offline and from any
+install layout; each one is compiled once per process (:func:`functools.cache`).
+
+The XSD checks structure, element order, lengths and patterns. It does not check NbOfTxs or CtrlSum
+against the transactions, IBAN check digits or currency decimals: the writers and their tests do that.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+from importlib import resources
+
+from lxml import etree
+
+DEFAULT_MESSAGE = "pain.001.001.09"
+_SCHEMA_PACKAGE = "sepaxml"
+_MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}", re.ASCII)
+# lxml keeps the error log on the schema object, so one validation at a time per schema.
+_LOCK = threading.Lock()
+
+
+def _parser() -> etree.XMLParser:
+    # Bank files are data: no DTDs, no entity expansion, no network.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+@functools.cache
+def schema(message: str = DEFAULT_MESSAGE) -> etree.XMLSchema:
+    """The compiled XSD for ``message`` (e.g. ``pain.001.001.09`` or ``pain.001.001.03``)."""
+    if not _MESSAGE_NAME.fullmatch(message):
+        raise ValueError(f"not an ISO 20022 message name: {message!r}")
+    resource = resources.files(_SCHEMA_PACKAGE).joinpath("schemas", f"{message}.xsd")
+    if not resource.is_file():
+        raise ValueError(f"no XSD for {message} in the {_SCHEMA_PACKAGE} package")
+    with resources.as_file(resource) as xsd_path:
+        return etree.XMLSchema(etree.parse(str(xsd_path), _parser()))
+
+
+def validate_file(path: str | os.PathLike[str], message: str = DEFAULT_MESSAGE) -> list[str]:
+    """Schema errors of the file at ``path`` as ``"line N: message"`` texts; an empty list means valid."""
+    xsd = schema(message)
+    try:
+        doc = etree.parse(os.fspath(path), _parser())
+    except etree.XMLSyntaxError as exc:
+        return [f"not well-formed XML: {exc}"]
+    with _LOCK:
+        if xsd.validate(doc):
+            return []
+        return [f"line {e.line}: {e.message}" for e in xsd.error_log]
+
+
+def assert_valid(path: str | os.PathLike[str], message: str = DEFAULT_MESSAGE, *, show: int = 10) -> None:
+    """Raise ValueError listing the first ``show`` schema errors when the file is not valid."""
+    errors = validate_file(path, message)
+    if errors:
+        shown = "\n  ".join(errors[:show])
+        more = f"\n  ... and {len(errors) - show} more" if len(errors) > show else ""
+        raise ValueError(
+            f"{os.fspath(path)} is not a valid {message} ({len(errors)} errors):\n  {shown}{more}"
+        )

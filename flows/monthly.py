@@ -1,0 +1,136 @@
+"""The monthly run as a Prefect flow: intake per branch (mapped), approvals, consolidation and checks,
+run approvals, release, exception report. Each task is one service call.
+
+Approvals are given by the plan (the demo's scripted users). Without run approvers the flow stops
+after creating the run, which then waits for finance in the database (`pension approve run`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.futures import wait
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
+
+from payroll import services
+from payroll.identifiers import ir_nid
+
+
+class BranchFile(BaseModel):
+    branch: str
+    file: Path
+    user: str
+    declared_count: int | None = None
+    declared_total: int | None = None
+
+
+class MonthlyPlan(BaseModel):
+    period: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$")
+    submissions: list[BranchFile]
+    submission_approvals: dict[str, list[str]] = {}
+    run_created_by: str
+    run_approvers: list[str] = []
+    released_by: str | None = None
+    out_dir: Path | None = None
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what the database may answer differently next time (lock timeouts, races)."""
+    try:
+        state.result()
+    except DBAPIError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    ctx = services.Context()
+    try:
+        return fn(ctx, *args, **kwargs)
+    finally:
+        ctx.dispose()
+
+
+@task(name="submit-branch-list", task_run_name="submit {branch_file.branch}", retries=2, retry_delay_seconds=1,
+      retry_condition_fn=_transient)
+def submit_branch_list(branch_file: BranchFile, period: str) -> dict[str, Any]:
+    receipt = _call(services.submit, branch_file.file, branch=branch_file.branch, period=period,
+                    user=branch_file.user, declared_count=branch_file.declared_count,
+                    declared_total=branch_file.declared_total)
+    get_run_logger().info("branch %s: submission %s %s, %s rows, %s rejected", branch_file.branch,
+                          receipt["submission_id"], receipt["status"], receipt["rows"], receipt["rows_rejected"])
+    return receipt
+
+
+@task(name="approve-branch-list", task_run_name="approve submission {submission_id}", retries=2,
+      retry_delay_seconds=1, retry_condition_fn=_transient)
+def approve_branch_list(submission_id: int, approvers: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for user in approvers:
+        result = _call(services.approve_submission, submission_id, user=user)
+    return result
+
+
+@task(name="create-run")
+def create_run(period: str, user: str) -> dict[str, Any]:
+    run = _call(services.create_run, period, user=user)
+    get_run_logger().info("run %s: payable %s for %s, held %s, blocked %s", run["run_id"], run["payable_count"],
+                          run["payable_total"], run["held_count"], run["blocked_count"])
+    return run
+
+
+@task(name="approve-run", task_run_name="approve run {run_id} as {user}")
+def approve_run(run_id: int, user: str) -> dict[str, Any]:
+    return _call(services.approve_run, run_id, user=user)
+
+
+@task(name="release-run")
+def release_run(run_id: int, user: str, out_dir: Path | None) -> dict[str, Any]:
+    return _call(services.release_run, run_id, user=user, out_dir=out_dir)
+
+
+@task(name="exception-report")
+def exception_report(run_id: int, out: Path) -> dict[str, Any]:
+    return _call(services.export_exceptions, run_id, out, "csv")
+
+
+def latest_accepted(receipts: list[dict[str, Any]]) -> dict[str, int]:
+    """The newest accepted submission of each branch."""
+    best: dict[str, int] = {}
+    for r in receipts:
+        if r["status"] == "accepted":
+            best[r["branch_code"]] = max(best.get(r["branch_code"], 0), r["submission_id"])
+    return best
+
+
+@flow(name="monthly-run", log_prints=False)
+def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
+    log = get_run_logger()
+    futures = submit_branch_list.map(plan.submissions, period=plan.period)
+    wait(futures)
+    receipts = [f.result() for f in futures]
+    chosen = latest_accepted(receipts)
+    approvals = [approve_branch_list.submit(sid, plan.submission_approvals.get(branch, []))
+                 for branch, sid in sorted(chosen.items()) if plan.submission_approvals.get(branch)]
+    wait(approvals)
+    for a in approvals:
+        a.result()
+    run = create_run(plan.period, plan.run_created_by)
+    out: dict[str, Any] = {"receipts": receipts, "run": run, "release": None, "exception_report": None}
+    for user in plan.run_approvers:
+        run_status = approve_run(run["run_id"], user)
+    if not plan.run_approvers or run_status["status"] != "approved":
+        log.info("run %s waits for finance approval", run["run_id"])
+        return out
+    if plan.released_by:
+        out["release"] = release_run(run["run_id"], plan.released_by, plan.out_dir)
+        out["run"] = {**run, "status": "released"}
+    report_dir = plan.out_dir or Path(services.Context().home) / "reports"
+    out["exception_report"] = exception_report(run["run_id"], report_dir / f"exceptions-run{run['run_id']}.csv")
+    log.info("month %s done; payees masked in logs, e.g. %s", plan.period, ir_nid.mask("0013542419"))
+    return out

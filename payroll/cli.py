@@ -1,0 +1,275 @@
+"""`pension`: the command line, a contract for scripts and schedulers.
+
+Every command takes --json and then prints exactly one JSON object on stdout. Exit status: 0 done,
+1 the engine refused (invalid file, separation of duties, unknown id, wrong state), 2 usage error,
+3 an unexpected internal error. Commands call payroll.services and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from pydantic import ValidationError
+
+from payroll import services
+from payroll.errors import Refused
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Pension payment engine: branch lists in, approved bank transfer files out.")
+approve_app = typer.Typer(no_args_is_help=True, help="Approve a submission or a run (one level per call).")
+reject_app = typer.Typer(no_args_is_help=True, help="Reject a submission with a reason.")
+run_app = typer.Typer(no_args_is_help=True, help="Payment runs.")
+submission_app = typer.Typer(no_args_is_help=True, help="Branch submissions.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+app.add_typer(approve_app, name="approve")
+app.add_typer(reject_app, name="reject")
+app.add_typer(run_app, name="run")
+app.add_typer(submission_app, name="submission")
+app.add_typer(audit_app, name="audit")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+AsOpt = Annotated[str, typer.Option("--as", help="The user acting (user_id).")]
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _execute(json_out: bool, action: Callable[[services.Context | None], dict[str, Any]],
+             human: Callable[[dict[str, Any]], str], failed: Callable[[dict[str, Any]], bool] = lambda r: False,
+             *, schema: bool = True, context: bool = True) -> None:
+    ctx = None
+    try:
+        try:
+            ctx = services.Context() if context else None
+        except ValidationError as e:
+            raise click.UsageError(f"configuration (PENSION_* environment): {e}") from None
+        if ctx is not None and schema:
+            ctx.require_schema()
+        result = action(ctx)
+    except Refused as e:
+        if json_out:
+            _print_json({"error": e.as_dict()})
+        else:
+            typer.echo(f"refused [{e.code}]: {e.message}", err=True)
+            for item in e.detail.get("errors", [])[:10]:
+                typer.echo(f"  row {item.get('row')} column {item.get('column')}: {item.get('message')}", err=True)
+        raise _Exit(1) from None
+    finally:
+        if ctx is not None:
+            ctx.dispose()
+    if json_out:
+        _print_json(result)
+    else:
+        typer.echo(human(result))
+    if failed(result):
+        raise _Exit(1)
+
+
+# --- set-up and reference data --------------------------------------------------------------------
+
+
+@app.command()
+def init(sample: Annotated[bool, typer.Option("--sample", help="Also load data/sample reference data.")] = False,
+         json_out: JsonOpt = False) -> None:
+    """Create or upgrade the database; --sample also loads the sample month's reference data."""
+    _execute(json_out, lambda ctx: services.init_database(ctx, sample=sample), lambda r: f"database at revision {r['revision']} ({r['database']}); loaded "
+             + ", ".join(f"{x['kind']} {x['rows']}" for x in r["loaded"]), schema=False)
+
+
+@app.command()
+def load(kind: Annotated[str, typer.Argument(help="branches | users | registry | deaths | accounts")],
+         file: Annotated[Path, typer.Argument(help="CSV with header, or Parquet")],
+         as_: Annotated[str, typer.Option("--as", help="The administrator loading it.")] = "system",
+         json_out: JsonOpt = False) -> None:
+    """Load reference data: an extract replaces the previous one; branches and users are merged."""
+    if kind not in ("branches", "users", "registry", "deaths", "accounts"):
+        raise click.BadParameter(f"{kind!r} is not one of branches, users, registry, deaths, accounts",
+                                 param_hint="KIND")
+    _execute(json_out, lambda ctx: services.load_reference(ctx, kind, file, actor=as_),
+             lambda r: f"{r['kind']}: {r['rows']} rows {r['mode']} from {r['file']}")
+
+
+# --- submissions ------------------------------------------------------------------------------------
+
+
+def _receipt_text(r: dict[str, Any]) -> str:
+    lines = [f"submission {r['submission_id']} ({r['branch_code']} {r['period']} v{r['version']}): {r['status']}"
+             + (" (same bytes as before; nothing new stored)" if r.get("duplicate") else ""),
+             f"  rows {r['rows']}, rejected {r['rows_rejected']}, accepted {r['accepted_rows']} for "
+             f"{r['accepted_total']}; counted total {r['counted_total']} (declared {r['declared_total']})",
+             f"  sha256 {r['content_sha256']}"]
+    lines += [f"  row {e['row']} {e['column'] or ''} {e['code']}: {e['message']}" for e in r["errors"][:50]]
+    if len(r["errors"]) > 50:
+        lines.append(f"  ... {len(r['errors']) - 50} more (use --json for all)")
+    return "\n".join(lines)
+
+
+@app.command()
+def submit(file: Annotated[Path, typer.Argument(help="The branch payee list (CSV or Parquet).")],
+           branch: Annotated[str, typer.Option("--branch")],
+           period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+           as_: AsOpt,
+           declared_count: Annotated[int | None, typer.Option("--declared-count", min=0)] = None,
+           declared_total: Annotated[int | None, typer.Option("--declared-total", min=0)] = None,
+           json_out: JsonOpt = False) -> None:
+    """Submit a branch's payee list for a period; prints the receipt."""
+    _execute(json_out, lambda ctx: services.submit(ctx, file, branch=branch, period=period, user=as_,
+                                               declared_count=declared_count, declared_total=declared_total),
+             _receipt_text, failed=lambda r: r["status"] == "rejected")
+
+
+@submission_app.command("show")
+def submission_show(submission_id: int, json_out: JsonOpt = False) -> None:
+    """Show a submission: its receipt, state and approvals."""
+    _execute(json_out, lambda ctx: services.show_submission(ctx, submission_id),
+             lambda r: _receipt_text(r) + "".join(f"\n  level {a['level']} {a['decision']} by {a['user']}"
+                                                  for a in r["approvals"]))
+
+
+@approve_app.command("submission")
+def approve_submission(submission_id: int, as_: AsOpt,
+                       expect_sha256: Annotated[str | None, typer.Option(
+                           "--expect-sha256", help="Refuse unless the submission still has this content hash.")]
+                       = None, json_out: JsonOpt = False) -> None:
+    """Approve the next level of a submission."""
+    _execute(json_out, lambda ctx: services.approve_submission(ctx, submission_id, user=as_,
+                                                           expect_sha256=expect_sha256),
+             lambda r: f"submission {r['submission_id']}: level {r['level']} of {r['levels_required']} "
+                       f"approved; now {r['status']}")
+
+
+@reject_app.command("submission")
+def reject_submission(submission_id: int, as_: AsOpt, reason: Annotated[str, typer.Option("--reason")],
+                      json_out: JsonOpt = False) -> None:
+    """Send a submission back to its branch with a reason."""
+    _execute(json_out, lambda ctx: services.reject_submission(ctx, submission_id, user=as_, reason=reason),
+             lambda r: f"submission {r['submission_id']} returned at level {r['level']}: {r['reason']}")
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+def _run_text(r: dict[str, Any]) -> str:
+    lines = [f"run {r['run_id']} for {r['period']}: {r['status']}",
+             f"  payable {r['payable_count']} for {r['payable_total']}; held {r['held_count']}; "
+             f"blocked {r['blocked_count']}"]
+    lines += [f"  {code}: {n}" for code, n in r["exceptions"].items()]
+    lines += [f"  missing branch {m['branch_code']}: {m['state']}" for m in r["missing_branches"]]
+    return "\n".join(lines)
+
+
+@run_app.command("create")
+def run_create(period: Annotated[str, typer.Option("--period", help="YYYY-MM")], as_: AsOpt,
+               json_out: JsonOpt = False) -> None:
+    """Consolidate the period's approved branch lists into a run and check it."""
+    _execute(json_out, lambda ctx: services.create_run(ctx, period, user=as_), _run_text)
+
+
+@run_app.command("show")
+def run_show(run_id: int, json_out: JsonOpt = False) -> None:
+    """Show a run's figures, exceptions and approvals."""
+    _execute(json_out, lambda ctx: services.show_run(ctx, run_id), _run_text)
+
+
+@approve_app.command("run")
+def approve_run(run_id: int, as_: AsOpt, json_out: JsonOpt = False) -> None:
+    """Approve the next level of a run (two different finance users are needed)."""
+    _execute(json_out, lambda ctx: services.approve_run(ctx, run_id, user=as_),
+             lambda r: f"run {r['run_id']}: level {r['level']} of {r['levels_required']} approved; now {r['status']}")
+
+
+@app.command()
+def release(run_id: int, as_: AsOpt,
+            out: Annotated[Path | None, typer.Option("--out", help="Also copy the files here.")] = None,
+            json_out: JsonOpt = False) -> None:
+    """Release an approved run: one pain.001 file per bank and a manifest. Idempotent."""
+    _execute(json_out, lambda ctx: services.release_run(ctx, run_id, user=as_, out_dir=out),
+             lambda r: "\n".join([f"run {r['run_id']} released" + (" (already; same files)" if r["already_released"]
+                                                                    else "")]
+                                 + [f"  {f['path']}: {f['transactions']} payments, {f['control_sum']}"
+                                    for f in r["files"]] + [f"  manifest {r['manifest']}"]))
+
+
+@app.command()
+def exceptions(run_id: int, out: Annotated[Path, typer.Option("--out")],
+               fmt: Annotated[str, typer.Option("--format", help="csv | jsonl")] = "csv",
+               json_out: JsonOpt = False) -> None:
+    """Write the run's exception report."""
+    _execute(json_out, lambda ctx: services.export_exceptions(ctx, run_id, out, fmt),
+             lambda r: f"{r['rows']} exception rows written to {r['path']}")
+
+
+@audit_app.command("verify")
+def audit_verify(json_out: JsonOpt = False) -> None:
+    """Verify the audit trail's hash chain; names the first broken link."""
+    _execute(json_out, lambda ctx: services.verify_audit(ctx),
+             lambda r: f"audit chain intact: {r['entries']} entries, head {r['head_hash'][:16]}" if r["ok"]
+             else f"audit chain BROKEN at entry {r['broken_at']}: {r['reason']}", failed=lambda r: not r["ok"])
+
+
+@app.command()
+def demo(out: Annotated[Path | None, typer.Option("--out", help="Where bank files and reports go.")] = None,
+         json_out: JsonOpt = False) -> None:
+    """Run the sample month end to end through the Prefect flow on the embedded default."""
+    from flows.demo import run_demo  # Prefect is imported only by the commands that need it
+
+    _execute(json_out, lambda _: run_demo(out), _demo_text, context=False)
+
+
+def _demo_text(r: dict[str, Any]) -> str:
+    run = r["run"]
+    lines = [f"sample month {r['period']} done in {r['seconds']} s (flow run {r['flow_run']})",
+             f"  submissions: {r['submissions']['accepted']} accepted, {r['submissions']['rejected']} rejected; "
+             f"{r['rows_rejected']} rows rejected at intake",
+             f"  run {run['run_id']}: payable {run['payable_count']} for {run['payable_total']} {r['currency']}; "
+             f"held {run['held_count']}; blocked {run['blocked_count']}"]
+    lines += [f"    {c}: {n}" for c, n in run["exceptions"].items()]
+    lines += [f"  bank file {f['path']} ({f['transactions']} payments, {f['control_sum']})" for f in r["files"]]
+    lines += [f"  manifest {r['manifest']}", f"  exception report {r['exception_report']}",
+              f"  audit chain: {'intact' if r['audit']['ok'] else 'BROKEN'} ({r['audit']['entries']} entries)",
+              f"  database {r['database']}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_out = "--json" in args
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="pension", standalone_mode=False)
+        return 0
+    except _Exit as e:
+        return e.code
+    except click.UsageError as e:
+        if json_out:
+            _print_json({"error": {"code": "USAGE", "message": e.format_message()}})
+        else:
+            e.show()
+        return 2
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.Abort:
+        return 2
+    except Exception as e:  # an engine bug, not a refusal: say so plainly, keep the contract's stdout
+        if json_out:
+            _print_json({"error": {"code": "INTERNAL", "message": f"{type(e).__name__}: {e}"}})
+        else:
+            typer.echo(f"internal error: {type(e).__name__}: {e}", err=True)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

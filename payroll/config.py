@@ -1,0 +1,66 @@
+"""Configuration from the environment, with defaults that run on a fresh machine.
+
+PENSION_HOME holds stored submissions, runs, bank files and reports; PENSION_DB_URL defaults to a
+SQLite file inside it. Everything else has a PENSION_ prefix too (e.g. PENSION_COUNTRY=KR).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PENSION_", extra="ignore")
+
+    home: Path = Path(".pension")
+    db_url: str | None = None
+    data_dir: Path = REPO_DATA_DIR
+    country: str = Field(default="IR", pattern="^(IR|KR)$")
+
+    # The institution's disbursement account: the debtor of every bank file.
+    debtor_name: str = "Social Security Organization - Pension Disbursement"
+    debtor_iban: str = "IR130130100000000000000001"
+    debtor_bank_code: str = "013"
+    initiating_party: str = "Social Security Organization HQ Financial Affairs"
+    payment_day: int = Field(default=25, ge=1, le=28)
+    # Local time of the institution; bank files carry it in CreDtTm.
+    utc_offset_minutes: int = 210
+
+    # Refuse files before parsing them: a branch list is never this big.
+    max_file_bytes: int = 2 * 1024**3
+
+    @field_validator("debtor_iban")
+    @classmethod
+    def _debtor_iban_valid(cls, value: str) -> str:
+        from payroll.identifiers import iban
+
+        return iban.validate(value)
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.resolve()
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.resolved_home / 'pension.db'}"
+
+    @property
+    def tz(self) -> timezone:
+        return timezone(timedelta(minutes=self.utc_offset_minutes))
+
+    @cached_property
+    def reference_dir(self) -> Path:
+        return self.data_dir / "reference"
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,144 @@
+"""Text normalization applied before any validation.
+
+Identifiers arrive typed on Persian or Korean keyboards, pasted from PDFs and spreadsheets: with
+Persian (U+06F0..) or Arabic-Indic (U+0660..) digits, non-breaking spaces, zero-width non-joiners and
+typographic dashes. Names arrive with Arabic rather than Persian yeh/kaf, presentation forms, tatweel and
+diacritics. Everything here maps such text to one canonical form; validation then uses ASCII-only
+patterns (never ``\\d`` without ``re.ASCII``: it matches Persian digits).
+
+Each scalar function has a vectorized twin over a pandas Series of strings (``*_series``) built from
+``Series.str`` methods only; missing values stay missing.  The scalar and vectorized forms use the same
+tables and the same regular expressions, so they agree.
+
+Policy beyond the domain rules: fullwidth digits U+FF10..U+FF19 (Korean IMEs) are mapped to ASCII too,
+and invisible formatting characters (bidi marks such as LRM/RLM, soft hyphen) are deleted.
+
+>>> to_ascii_digits('۰۰۱۳۵۴۲۴۱۹')
+'0013542419'
+>>> compact_id(' ۰۱۳-۵۴۲\u200c۴۱۹ ')
+'013542419'
+>>> normalize_name('علي  كريمي')
+'علی کریمی'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pandas as pd
+
+__all__ = [
+    "DIGITS_TABLE",
+    "to_ascii_digits",
+    "compact_id",
+    "normalize_name",
+    "to_ascii_digits_series",
+    "compact_id_series",
+    "normalize_name_series",
+]
+
+_DIGIT_BLOCKS: tuple[int, ...] = (0x06F0, 0x0660, 0xFF10)  # Persian, Arabic-Indic, fullwidth
+DIGITS_TABLE: dict[int, str] = {start + i: str(i) for start in _DIGIT_BLOCKS for i in range(10)}
+
+# Every character for which str.isspace() is true, listed literally so that Python's re and the
+# pyarrow (RE2) engine behind pandas' str dtype read the same class.
+_WHITESPACE: str = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+_ZERO_WIDTH: str = "\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE: str = "\u00ad\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_DASHES: str = "-" + "".join(chr(c) for c in range(0x2010, 0x2016)) + "\u2212\ufe58\ufe63\uff0d"
+_ID_SEPARATORS: str = ".\uff0e/\uff0f"
+
+
+
+def _char_class(chars: str) -> str:
+    """A regex character class of literal chars, escaping only what is special inside a class."""
+    return "[" + "".join("\\" + c if c in "\\]^-[" else c for c in chars) + "]+"
+
+
+_ID_NOISE_RE: re.Pattern[str] = re.compile(
+    _char_class(_WHITESPACE + _ZERO_WIDTH + _INVISIBLE + _DASHES + _ID_SEPARATORS)
+)
+_SPACES_RE: re.Pattern[str] = re.compile(_char_class(_WHITESPACE))
+
+_NAME_TABLE: dict[int, str | None] = {
+    0x064A: "\u06cc",  # Arabic yeh -> Persian yeh
+    0x0649: "\u06cc",  # alef maksura -> Persian yeh
+    0x0643: "\u06a9",  # Arabic kaf -> keheh
+    0x0640: None,  # tatweel
+    0x0670: None,  # superscript alef
+    **{c: None for c in range(0x064B, 0x0653)},  # harakat
+    **{ord(c): " " for c in _ZERO_WIDTH},
+    **{ord(c): None for c in _INVISIBLE},
+}
+
+
+def to_ascii_digits(s: str) -> str:
+    """Map Persian, Arabic-Indic (and fullwidth) digits to ASCII 0-9.
+
+    >>> to_ascii_digits('١٢٣-۴۵۶ abc')
+    '123-456 abc'
+    """
+    return s.translate(DIGITS_TABLE)
+
+
+def compact_id(s: str) -> str:
+    """ASCII digits, then drop whitespace, zero-width characters, dashes, dots and slashes.
+
+    No padding is done here (that is identifier specific).
+
+    >>> compact_id('001-354 2419')
+    '0013542419'
+    >>> compact_id('IR82 0540\u00a01026.8002/0817\u20139090\u200b02')
+    'IR820540102680020817909002'
+    """
+    return _ID_NOISE_RE.sub("", to_ascii_digits(s))
+
+
+def normalize_name(s: str) -> str:
+    """Canonical form of a person's name (Persian, Latin or Hangul).
+
+    NFKC; Arabic yeh/alef maksura to Persian yeh, Arabic kaf to keheh (teh marbuta kept); tatweel and
+    diacritics removed; zero-width characters to a space; runs of whitespace folded; stripped. Case is kept.
+
+    >>> normalize_name('محمد\u200cرضا') == 'محمد رضا'
+    True
+    >>> normalize_name('\ufee3\ufea4\ufee4\ufeaa')
+    'محمد'
+    >>> normalize_name('  Kim   Min-Su ')
+    'Kim Min-Su'
+    """
+    s = unicodedata.normalize("NFKC", s).translate(_NAME_TABLE)
+    return _SPACES_RE.sub(" ", s).strip(" ")
+
+
+def to_ascii_digits_series(s: pd.Series) -> pd.Series:
+    """Vectorized :func:`to_ascii_digits`; missing values stay missing.
+
+    >>> to_ascii_digits_series(pd.Series(['۱۲', None])).tolist()
+    ['12', nan]
+    """
+    return s.str.translate(DIGITS_TABLE)
+
+
+def compact_id_series(s: pd.Series) -> pd.Series:
+    """Vectorized :func:`compact_id`; missing values stay missing.
+
+    >>> compact_id_series(pd.Series(['۰۰۱-۳۵۴ ۲۴۱۹', None])).tolist()
+    ['0013542419', nan]
+    """
+    return to_ascii_digits_series(s).str.replace(_ID_NOISE_RE.pattern, "", regex=True)
+
+
+def normalize_name_series(s: pd.Series) -> pd.Series:
+    """Vectorized :func:`normalize_name`; missing values stay missing.
+
+    >>> normalize_name_series(pd.Series(['علي ', None])).tolist()
+    ['علی', nan]
+    """
+    out = s.str.normalize("NFKC").str.translate(_NAME_TABLE)
+    return out.str.replace(_SPACES_RE.pattern, " ", regex=True).str.strip(" ")

@@ -1,0 +1,15 @@
+"""The service layer: one function per use case. The CLI, the flows and (later) the HTTP API call
+these and nothing else; each state change and its audit entry commit in one transaction."""
+
+from payroll.services.context import Context
+from payroll.services.reference import init_database, load_reference
+from payroll.services.release import release_run
+from payroll.services.reports import export_exceptions, verify_audit
+from payroll.services.runs import approve_run, create_run, show_run
+from payroll.services.submissions import approve_submission, reject_submission, show_submission, submit
+
+__all__ = [
+    "Context", "approve_run", "approve_submission", "create_run", "export_exceptions", "init_database",
+    "load_reference", "reject_submission", "release_run", "show_run", "show_submission", "submit",
+    "verify_audit",
+]

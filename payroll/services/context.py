@@ -1,0 +1,58 @@
+"""What every use case needs: settings, the database engine, the country profile, PENSION_HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from payroll.approvals import Actor, Level
+from payroll.config import Settings, load_settings
+from payroll.country import CountryProfile, profile
+from payroll.errors import NotFound, Refused
+from payroll.store.db import current_revision, make_engine, unit_of_work
+from payroll.store.models import ApprovalLevel, User
+
+
+class Context:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.home: Path = self.settings.resolved_home
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.country: CountryProfile = profile(self.settings.country)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @contextmanager
+    def uow(self) -> Iterator[Session]:
+        with unit_of_work(self.engine) as session:
+            yield session
+
+    def require_schema(self) -> None:
+        if current_revision(self.engine) is None:
+            raise Refused("NOT_INITIALIZED", "the database has no schema yet; run `pension init` first")
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def actor(session: Session, user_id: str) -> Actor:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    return Actor(user.user_id, user.role, user.branch_code, user.province_code)
+
+
+def chain(session: Session, item_type: str) -> list[Level]:
+    rows = session.execute(select(ApprovalLevel).where(ApprovalLevel.item_type == item_type)
+                           .order_by(ApprovalLevel.level)).scalars().all()
+    if not rows:
+        raise Refused("NO_APPROVAL_CHAIN", f"no approval chain for {item_type}s; run `pension init`")
+    return [Level(r.level, frozenset(r.roles.split("|")), r.scope) for r in rows]

@@ -1,0 +1,186 @@
+"""Release: turn an approved run into one pain.001.001.09 file per bank, plus a manifest.
+
+A run is released at most once. Files are generated deterministically (timestamps come from the run's
+final approval, never the clock) into a staging folder, validated against the official XSD, moved
+into the archive atomically, and only then is the release committed, in the same transaction as the
+period's one-and-only release row and the audit entry. Releasing a released run returns the archived
+files byte for byte; if the archive was lost, it is regenerated and must hash to what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bank_formats import xsd
+from bank_formats.pain001 import CreditTransfer, Debtor, PaymentBatch, write_pain001
+from payroll import audit
+from payroll.approvals import RUN_MAKERS, require_role
+from payroll.errors import Refused, WrongState
+from payroll.money import exact_sum
+from payroll.period import Period
+from payroll.services.context import Context, actor
+from payroll.services.runs import load_run, require_current, run_state
+from payroll.store.files import read_table_verified, replace_dir_atomic, sha256_file, write_atomic
+from payroll.store.models import Bank, PeriodRelease, ReleasedFile, Run
+
+FORMAT = "pain.001.001.09"
+
+
+def _archive_dir(ctx: Context, run: Run) -> Path:
+    return ctx.home / "releases" / f"run-{run.id}"
+
+
+def _transactions(ctx: Context, group: pd.DataFrame, period: str):  # type: ignore[no-untyped-def]
+    iban = ctx.country.account_is_iban
+    for r in group.itertuples(index=False):
+        yield CreditTransfer(
+            end_to_end_id=r.end_to_end_id,
+            amount_minor=int(r.net_amount),
+            creditor_name=r.full_name,
+            creditor_iban=r.account_code if iban else None,
+            creditor_account_id=None if iban else r.account_code[3:],
+            creditor_bank_code=r.bank_code,
+            remittance=f"Pension {period} pension id {r.pension_id} branch {r.branch_code}",
+        )
+
+
+def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> list[dict[str, Any]]:
+    """Write every bank file and the manifest into `staging`; return the file records."""
+    payments = read_table_verified(Path(run.payments_path), run.content_sha256).to_pandas()
+    payable = payments[payments["status"] == "PAYABLE"].sort_values(
+        ["bank_code", "branch_code", "pension_id", "national_id"], kind="stable")
+    banks = {b.bank_code: b for b in session.execute(select(Bank)).scalars()}
+    period = Period.parse(run.period)
+    created_at = datetime.fromisoformat(run.approved_at).astimezone(ctx.settings.tz).replace(microsecond=0)
+    s = ctx.settings
+    debtor = Debtor(name=s.debtor_name, iban=s.debtor_iban, bank_code=s.debtor_bank_code)
+    files = []
+    for bank_code, group in payable.groupby("bank_code", sort=True):
+        bank = banks.get(bank_code)
+        if bank is None:
+            raise Refused("UNKNOWN_BANK", f"bank {bank_code!r} of {len(group)} payable row(s) is not in the bank list")
+        msg_id = f"PEN{str(period).replace('-', '')}R{run.id}B{bank_code}"
+        name = f"PENSION_{period}_RUN{run.id}_BANK{bank_code}.xml"
+        batch = PaymentBatch(
+            msg_id=msg_id, created_at=created_at, initiating_party=s.initiating_party,
+            payment_info_id=f"{msg_id}P1", requested_execution_date=period.day(s.payment_day),
+            currency=ctx.country.currency, debtor=debtor, number_of_transactions=len(group),
+            control_sum_minor=exact_sum(group["net_amount"].to_numpy()))
+        try:
+            result = write_pain001(staging / name, batch, _transactions(ctx, group, str(period)))
+            xsd.assert_valid(staging / name, FORMAT)
+        except ValueError as e:  # the writer and the schema refuse what a bank would reject
+            raise Refused("BANK_FILE_INVALID", f"{name}: {e}; nothing was released") from None
+        files.append({"file": name, "bank_code": bank_code, "bank_name": bank.name, "format": FORMAT,
+                      "transactions": result.transactions, "control_sum": result.control_sum_minor,
+                      "sha256": result.sha256, "bytes": result.bytes})
+    count = sum(f["transactions"] for f in files)
+    total = sum(f["control_sum"] for f in files)
+    if (count, total) != (run.payable_count, run.payable_total):
+        raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} payments for {total}, the run says "
+                      f"{run.payable_count} for {run.payable_total}; nothing was released")
+    manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
+                "currency": ctx.country.currency, "debtor_iban": s.debtor_iban, "run_sha256": run.content_sha256,
+                "transactions": count, "control_sum": total, "files": files}
+    write_atomic(staging / "manifest.json",
+                 (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
+    return files
+
+
+def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
+    return all((archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256
+               for f in recorded)
+
+
+def _stage(ctx: Context) -> Path:
+    staging = ctx.home / "releases" / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    return staging
+
+
+def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = None) -> dict[str, Any]:
+    with ctx.uow() as session:
+        run = load_run(session, run_id, lock=True)  # one releaser at a time; the loser sees 'released'
+        who = actor(session, user)
+        require_role(who, RUN_MAKERS, "releasing a run")
+        archive = _archive_dir(ctx, run)
+        if run.status == "released":
+            recorded = list(session.execute(select(ReleasedFile).where(ReleasedFile.run_id == run.id)
+                                            .order_by(ReleasedFile.file_name)).scalars())
+            if not _archive_intact(archive, recorded):
+                _restore_archive(ctx, session, run, recorded, archive)
+            already = True
+        elif run.status != "approved":
+            raise WrongState("WRONG_STATE", f"run {run.id} is {run.status}; only an approved run can be released")
+        else:
+            require_current(session, run)
+            staging = _stage(ctx)
+            try:
+                files = generate_files(ctx, session, run, staging)
+                replace_dir_atomic(staging, archive)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            session.add(PeriodRelease(period=run.period, run_id=run.id))
+            try:
+                session.flush()
+            except IntegrityError:
+                raise WrongState("PERIOD_RELEASED", f"period {run.period} has already been released by another "
+                                 "run; it is never paid twice") from None
+            before = run_state(run)
+            run.status = "released"
+            run.released_by = user
+            run.released_at = audit.now_iso()
+            run.release_dir = str(archive)
+            run.manifest_sha256 = sha256_file(archive / "manifest.json")
+            recorded = [ReleasedFile(run_id=run.id, file_name=f["file"], bank_code=f["bank_code"],
+                                     file_format=f["format"], transactions=f["transactions"],
+                                     control_sum=f["control_sum"], sha256=f["sha256"]) for f in files]
+            session.add_all(recorded)
+            audit.append(session, actor=user, role=who.role, action="run.release", item_type="run", item_id=run.id,
+                         before=before, after=run_state(run),
+                         detail={"files": {f["file"]: f["sha256"] for f in files},
+                                 "manifest_sha256": run.manifest_sha256})
+            already = False
+        manifest_sha = run.manifest_sha256
+
+    target = Path(out_dir) if out_dir else archive
+    if out_dir:
+        for name in [f.file_name for f in recorded] + ["manifest.json"]:
+            write_atomic(target / name, (archive / name).read_bytes())
+    return {
+        "run_id": run_id,
+        "status": "released",
+        "already_released": already,
+        "archive": str(archive),
+        "manifest": str(target / "manifest.json"),
+        "manifest_sha256": manifest_sha,
+        "files": [{"path": str(target / f.file_name), "bank_code": f.bank_code, "format": f.file_format,
+                   "transactions": f.transactions, "control_sum": f.control_sum, "sha256": f.sha256}
+                  for f in recorded],
+    }
+
+
+def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[ReleasedFile], archive: Path) -> None:
+    """The archive is missing or altered: regenerate it and accept it only if every hash matches."""
+    staging = _stage(ctx)
+    try:
+        generate_files(ctx, session, run, staging)
+        want = {f.file_name: f.sha256 for f in recorded}
+        got = {name: sha256_file(staging / name) for name in want}
+        if got != want or sha256_file(staging / "manifest.json") != run.manifest_sha256:
+            raise Refused("ARCHIVE_CHANGED", f"the archived files of run {run.id} were altered and regenerating "
+                          "them does not reproduce the recorded hashes; nothing was returned")
+        replace_dir_atomic(staging, archive)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

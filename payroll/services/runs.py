@@ -1,0 +1,234 @@
+"""Payment runs: consolidate every branch's approved list for a period, check it, approve it twice.
+
+A run's rows live in a content-addressed Parquet file; run approvals bind to its SHA-256. A new run
+for a period supersedes an unreleased older one; a released period is never run again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from payroll import audit
+from payroll.approvals import RUN_MAKERS, Item, authorize, require_role
+from payroll.checks import Reference
+from payroll.errors import NotFound, Refused, WrongState
+from payroll.money import exact_sum
+from payroll.payments import build_payments, consolidate, to_table, totals_by
+from payroll.period import Period
+from payroll.services.context import Context, actor, chain
+from payroll.services.submissions import _signed_by
+from payroll.store.files import put_table, read_table_verified
+from payroll.store.models import (
+    Account,
+    Approval,
+    Branch,
+    Death,
+    IntakeError,
+    PeriodRelease,
+    RegistryPerson,
+    Run,
+    RunException,
+    RunSubmission,
+    Submission,
+)
+
+UNRELEASED = ("awaiting_approval", "approved")
+
+
+def run_state(r: Run) -> dict[str, Any]:
+    return {"id": r.id, "period": r.period, "status": r.status, "content_sha256": r.content_sha256,
+            "payable_count": r.payable_count, "payable_total": r.payable_total, "levels_approved": r.levels_approved}
+
+
+def run_view(r: Run) -> dict[str, Any]:
+    summary = json.loads(r.summary)
+    return {"run_id": r.id, "period": r.period, "status": r.status, "rows": r.rows,
+            "payable_count": r.payable_count, "payable_total": r.payable_total, "held_count": r.held_count,
+            "blocked_count": r.blocked_count, "exceptions": summary["exceptions"],
+            "intake_rejections": summary["intake_rejections"], "missing_branches": summary["missing_branches"],
+            "per_bank": summary["per_bank"], "content_sha256": r.content_sha256,
+            "levels_approved": r.levels_approved, "created_by": r.created_by, "created_at": r.created_at}
+
+
+def load_run(session: Session, run_id: int, lock: bool = False) -> Run:
+    q = select(Run).where(Run.id == run_id)
+    run = session.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+    if run is None:
+        raise NotFound("run", run_id)
+    return run
+
+
+def _reference(session: Session) -> Reference:
+    conn = session.connection()
+    return Reference(
+        registry=pd.read_sql(select(RegistryPerson.national_id, RegistryPerson.full_name,
+                                    RegistryPerson.birth_date), conn, dtype=str),
+        deaths=pd.read_sql(select(Death.national_id, Death.date_of_death), conn, dtype=str),
+        accounts=pd.read_sql(select(Account.account_code, Account.bank_code, Account.holder_national_id,
+                                    Account.dedicated, Account.status), conn),
+    )
+
+
+def _approved_submissions(session: Session, period: str) -> list[Submission]:
+    subs = list(session.execute(select(Submission).where(
+        Submission.period == period, Submission.status == "approved").order_by(Submission.branch_code)).scalars())
+    levels = len(chain(session, "submission"))
+    for s in subs:
+        signed = session.execute(select(Approval.level).where(
+            Approval.item_type == "submission", Approval.item_id == s.id, Approval.decision == "approve",
+            Approval.content_sha256 == s.content_sha256)).scalars().all()
+        if len(set(signed)) != levels:
+            raise Refused("APPROVAL_VOID", f"submission {s.id} of branch {s.branch_code} is marked approved but "
+                          f"only {len(set(signed))} of {levels} approvals bind to its content; refusing the run")
+    return subs
+
+
+def _missing_branches(session: Session, period: str, covered: set[str]) -> list[dict[str, str]]:
+    out = []
+    for b in session.execute(select(Branch).order_by(Branch.branch_code)).scalars():
+        if b.branch_code in covered:
+            continue
+        latest = session.execute(select(Submission).where(
+            Submission.branch_code == b.branch_code, Submission.period == period)
+            .order_by(Submission.version.desc()).limit(1)).scalar_one_or_none()
+        state = "no submission" if latest is None else f"submission {latest.id} is {latest.status}"
+        out.append({"branch_code": b.branch_code, "state": state})
+    return out
+
+
+def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
+    per = Period.parse(period)
+    with ctx.uow() as session:
+        who = actor(session, user)
+        require_role(who, RUN_MAKERS, "creating a payment run")
+        if session.get(PeriodRelease, str(per)) is not None:
+            raise WrongState("PERIOD_RELEASED", f"period {per} was already released; it is never paid twice")
+        subs = _approved_submissions(session, str(per))
+        if not subs:
+            raise Refused("NOTHING_TO_PAY", f"no branch has an approved submission for {per}")
+        parts = []
+        for s in subs:
+            try:
+                parts.append((s.id, s.branch_code, s.content_sha256, read_table_verified(Path(s.rows_path),
+                                                                                         s.rows_sha256)))
+            except (OSError, ValueError) as e:
+                raise Refused("STORED_FILE_CHANGED", f"submission {s.id}: {e}") from None
+        ref = _reference(session)
+        intake = list(session.execute(select(IntakeError, Submission.branch_code, Submission.content_sha256)
+                                      .join(Submission, Submission.id == IntakeError.submission_id)
+                                      .where(IntakeError.submission_id.in_([s.id for s in subs]))))
+        missing = _missing_branches(session, str(per), {s.branch_code for s in subs})
+
+    rows = consolidate(parts)
+    payments, exceptions = build_payments(rows, ref, per)
+    payments_path, payments_sha = put_table(ctx.home, "runs", to_table(payments))
+    status_counts = payments["status"].value_counts()
+    summary = {
+        "exceptions": dict(sorted(Counter(exceptions["code"]).items())),
+        "intake_rejections": dict(sorted(Counter(e.code for e, _, _ in intake).items())),
+        "missing_branches": missing,
+        "per_bank": totals_by(payments, "bank_code"),
+        "per_branch": totals_by(payments, "branch_code"),
+        "submissions": [s.id for s in subs],
+    }
+    payable = payments[payments["status"] == "PAYABLE"]
+
+    with ctx.uow() as session:
+        if session.get(PeriodRelease, str(per)) is not None:
+            raise WrongState("PERIOD_RELEASED", f"period {per} was released while this run was being made")
+        for old in session.execute(select(Run).where(Run.period == str(per), Run.status.in_(UNRELEASED))
+                                   .with_for_update()).scalars():
+            before = run_state(old)
+            old.status = "superseded"
+            audit.append(session, actor=user, role=who.role, action="run.supersede", item_type="run",
+                         item_id=old.id, before=before, after=run_state(old))
+        run = Run(period=str(per), status="awaiting_approval", created_by=user, created_at=audit.now_iso(),
+                  payments_path=str(payments_path), content_sha256=payments_sha, rows=len(payments),
+                  payable_count=len(payable), payable_total=exact_sum(payable["net_amount"].to_numpy()),
+                  held_count=int(status_counts.get("HOLD", 0)), blocked_count=int(status_counts.get("BLOCK", 0)),
+                  summary=json.dumps(summary, ensure_ascii=False), levels_approved=0)
+        session.add(run)
+        session.flush()
+        session.add_all(RunSubmission(run_id=run.id, submission_id=s.id, rows_sha256=s.rows_sha256) for s in subs)
+        lineage = payments.set_index("row_key")
+        session.add_all(
+            RunException(run_id=run.id, code=e.code, severity=e.severity, stage="run",
+                         branch_code=lineage.at[e.row_key, "branch_code"],
+                         submission_id=int(lineage.at[e.row_key, "submission_id"]),
+                         source_sha256=lineage.at[e.row_key, "source_sha256"],
+                         row_no=int(lineage.at[e.row_key, "row_no"]),
+                         pension_id=lineage.at[e.row_key, "pension_id"],
+                         national_id=lineage.at[e.row_key, "national_id"],
+                         detail=json.dumps(e.detail, ensure_ascii=False, sort_keys=True))
+            for e in exceptions.itertuples(index=False))
+        session.add_all(
+            RunException(run_id=run.id, code=e.code, severity="BLOCK", stage="intake", branch_code=branch,
+                         submission_id=e.submission_id, source_sha256=sha, row_no=e.row_no,
+                         pension_id=e.pension_id, national_id=e.national_id,
+                         detail=json.dumps({"column": e.column_name, "message": e.message}, ensure_ascii=False))
+            for e, branch, sha in intake)
+        audit.append(session, actor=user, role=who.role, action="run.create", item_type="run", item_id=run.id,
+                     after=run_state(run), detail={"submissions": summary["submissions"],
+                                                   "exceptions": summary["exceptions"]})
+        return run_view(run)
+
+
+def _stale_submissions(session: Session, run: Run) -> list[int]:
+    """Submissions consolidated into the run that are no longer the branch's approved version."""
+    return list(session.execute(select(RunSubmission.submission_id).join(
+        Submission, Submission.id == RunSubmission.submission_id).where(
+        RunSubmission.run_id == run.id,
+        (Submission.status != "approved") | (Submission.rows_sha256 != RunSubmission.rows_sha256))).scalars())
+
+
+def require_current(session: Session, run: Run) -> None:
+    stale = _stale_submissions(session, run)
+    if stale:
+        raise WrongState("RUN_STALE", f"run {run.id} consolidated submission(s) {stale} which are no longer the "
+                         "approved version; create a new run for the period")
+
+
+def approve_run(ctx: Context, run_id: int, *, user: str, expect_sha256: str | None = None) -> dict[str, Any]:
+    with ctx.uow() as session:
+        run = load_run(session, run_id, lock=True)
+        who = actor(session, user)
+        if run.status != "awaiting_approval":
+            raise WrongState("WRONG_STATE", f"run {run.id} is {run.status}; only a run awaiting approval can be "
+                             "approved")
+        if expect_sha256 is not None and expect_sha256 != run.content_sha256:
+            raise Refused("HASH_MISMATCH", f"run {run.id} has content {run.content_sha256}, not {expect_sha256}")
+        require_current(session, run)
+        levels = chain(session, "run")
+        level = authorize(who, Item("run", run.id, run.created_by, run.levels_approved), levels,
+                          _signed_by(session, "run", run.id, run.content_sha256))
+        before = run_state(run)
+        now = audit.now_iso()
+        session.add(Approval(item_type="run", item_id=run.id, level=level.level, user_id=user, role=who.role,
+                             content_sha256=run.content_sha256, decision="approve", decided_at=now))
+        run.levels_approved += 1
+        if run.levels_approved == len(levels):
+            run.status = "approved"
+            run.approved_at = now
+        audit.append(session, actor=user, role=who.role, action="run.approve", item_type="run", item_id=run.id,
+                     before=before, after=run_state(run), detail={"level": level.level})
+        return {"run_id": run.id, "level": level.level, "levels_required": len(levels), "status": run.status,
+                "content_sha256": run.content_sha256}
+
+
+def show_run(ctx: Context, run_id: int) -> dict[str, Any]:
+    with ctx.uow() as session:
+        run = load_run(session, run_id)
+        view = run_view(run)
+        view["approvals"] = [{"level": a.level, "user": a.user_id, "at": a.decided_at}
+                             for a in session.execute(select(Approval).where(
+                                 Approval.item_type == "run", Approval.item_id == run.id)
+                                 .order_by(Approval.level)).scalars()]
+        view["release_dir"] = run.release_dir
+        return view

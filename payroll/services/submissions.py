@@ -1,0 +1,214 @@
+"""Branch submissions: intake with a receipt, approval level by level, rejection with a reason.
+
+A submission stores the raw file and its accepted rows as content-addressed objects; the database
+records their hashes. Approvals bind to the raw file's hash. An accepted new version supersedes the
+branch's previous version for the period (which stays in history, its approvals void with it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from payroll import audit
+from payroll.approvals import Item, authorize, require_role
+from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
+from payroll.intake import read_payee_file
+from payroll.period import Period
+from payroll.services.context import Context, actor, chain
+from payroll.store.files import put_object, put_table, sha256_bytes
+from payroll.store.models import Approval, Branch, IntakeError, Submission
+
+LIVE = ("accepted", "approved")  # versions that count for a branch and period
+
+
+def submission_state(s: Submission) -> dict[str, Any]:
+    return {"id": s.id, "branch_code": s.branch_code, "period": s.period, "version": s.version,
+            "status": s.status, "content_sha256": s.content_sha256, "rows_sha256": s.rows_sha256,
+            "levels_approved": s.levels_approved}
+
+
+def receipt(session: Session, s: Submission, **extra: Any) -> dict[str, Any]:
+    errors = json.loads(s.file_errors)
+    errors += [{"row": e.row_no, "column": e.column_name, "code": e.code, "message": e.message}
+               for e in session.execute(select(IntakeError).where(IntakeError.submission_id == s.id)
+                                        .order_by(IntakeError.id)).scalars()]
+    return {
+        "submission_id": s.id,
+        "status": "rejected" if s.status == "rejected" else "accepted",
+        "state": s.status,
+        "branch_code": s.branch_code,
+        "period": s.period,
+        "version": s.version,
+        "file_name": s.file_name,
+        "content_sha256": s.content_sha256,
+        "rows": s.rows,
+        "rows_rejected": s.rows_rejected,
+        "accepted_rows": s.accepted_rows,
+        "accepted_total": s.accepted_total,
+        "counted_total": s.counted_total,
+        "declared_count": s.declared_count,
+        "declared_total": s.declared_total,
+        "levels_approved": s.levels_approved,
+        "errors": errors,
+        **extra,
+    }
+
+
+def _load_submission(session: Session, submission_id: int, lock: bool = False) -> Submission:
+    q = select(Submission).where(Submission.id == submission_id)
+    sub = session.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+    if sub is None:
+        raise NotFound("submission", submission_id)
+    return sub
+
+
+def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
+           declared_count: int | None = None, declared_total: int | None = None) -> dict[str, Any]:
+    per = Period.parse(period)
+    path = Path(path)
+    if not path.is_file():
+        raise Refused("FILE_NOT_FOUND", f"{path}: no such file")
+    size = path.stat().st_size
+    if size > ctx.settings.max_file_bytes:
+        raise Refused("FILE_TOO_LARGE", f"{path.name}: {size} bytes is over the limit of "
+                      f"{ctx.settings.max_file_bytes} bytes; the file was not read")
+    with ctx.uow() as session:
+        who = actor(session, user)
+        require_role(who, ("clerk",), "submitting a branch list")
+        if session.get(Branch, branch) is None:
+            raise NotFound("branch", branch)
+        if who.branch_code != branch:
+            raise PolicyViolation("OUT_OF_SCOPE", f"{user} is a clerk of branch {who.branch_code}, "
+                                  f"not of branch {branch}")
+    data = path.read_bytes()
+    sha = sha256_bytes(data)
+    with ctx.uow() as session:
+        same = session.execute(select(Submission).where(
+            Submission.branch_code == branch, Submission.period == str(per), Submission.content_sha256 == sha,
+            Submission.status.in_(LIVE))).scalar_one_or_none()
+        if same is not None:
+            return receipt(session, same, duplicate=True,
+                           note=f"these exact bytes are already submission {same.id}; nothing new was stored")
+
+    result = read_payee_file(data, path.name, profile=ctx.country, period=per,
+                             declared_count=declared_count, declared_total=declared_total)
+    raw_path, _ = put_object(ctx.home, "raw", data, path.suffix.lower()[:10])
+    rows_path = rows_sha = None
+    if result.status == "accepted":
+        rows_path, rows_sha = put_table(ctx.home, "rows", result.accepted_table())
+
+    with ctx.uow() as session:
+        version = (session.execute(select(func.max(Submission.version)).where(
+            Submission.branch_code == branch, Submission.period == str(per))).scalar() or 0) + 1
+        sub = Submission(
+            branch_code=branch, period=str(per), version=version, status=result.status, submitted_by=user,
+            submitted_at=audit.now_iso(), file_name=path.name, content_sha256=sha, raw_path=str(raw_path),
+            rows_path=str(rows_path) if rows_path else None, rows_sha256=rows_sha, rows=result.rows_read,
+            rows_rejected=result.rows_rejected, accepted_rows=len(result.accepted),
+            accepted_total=result.accepted_total, counted_total=result.counted_total,
+            declared_count=declared_count, declared_total=declared_total,
+            file_errors=json.dumps([f.as_dict() for f in result.file_errors + result.warnings], ensure_ascii=False),
+            levels_approved=0,
+        )
+        session.add(sub)
+        session.flush()
+        session.add_all(IntakeError(submission_id=sub.id, row_no=f.row or 0, column_name=f.column, code=f.code,
+                                    message=f.message, pension_id=f.pension_id, national_id=f.national_id)
+                        for f in result.row_errors)
+        superseded = []
+        if result.status == "accepted":
+            for old in session.execute(select(Submission).where(
+                    Submission.branch_code == branch, Submission.period == str(per), Submission.id != sub.id,
+                    Submission.status.in_(LIVE)).with_for_update()).scalars():
+                before = submission_state(old)
+                old.status = "superseded"
+                old.status_reason = f"superseded by submission {sub.id}"
+                superseded.append(old.id)
+                audit.append(session, actor=user, role=who.role, action="submission.supersede",
+                             item_type="submission", item_id=old.id, before=before, after=submission_state(old),
+                             detail={"by": sub.id})
+        audit.append(session, actor=user, role=who.role, action="submission.submit", item_type="submission",
+                     item_id=sub.id, after=submission_state(sub),
+                     detail={"file": path.name, "rows": result.rows_read, "rows_rejected": result.rows_rejected,
+                             "status": result.status, "declared_count": declared_count,
+                             "declared_total": declared_total, "counted_total": result.counted_total})
+        return receipt(session, sub, supersedes=superseded)
+
+
+def _item(session: Session, sub: Submission) -> Item:
+    branch = session.get(Branch, sub.branch_code)
+    return Item("submission", sub.id, sub.submitted_by, sub.levels_approved, sub.branch_code,
+                branch.province_code if branch else None)
+
+
+def _signed_by(session: Session, item_type: str, item_id: int, sha: str) -> set[str]:
+    return set(session.execute(select(Approval.user_id).where(
+        Approval.item_type == item_type, Approval.item_id == item_id, Approval.content_sha256 == sha)).scalars())
+
+
+def approve_submission(ctx: Context, submission_id: int, *, user: str,
+                       expect_sha256: str | None = None) -> dict[str, Any]:
+    with ctx.uow() as session:
+        sub = _load_submission(session, submission_id, lock=True)
+        who = actor(session, user)
+        if sub.status != "accepted":
+            raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only an accepted submission "
+                             "awaiting approval can be approved")
+        if expect_sha256 is not None and expect_sha256 != sub.content_sha256:
+            raise Refused("HASH_MISMATCH", f"submission {sub.id} has content {sub.content_sha256}, "
+                          f"not {expect_sha256}: you would approve something you did not see")
+        levels = chain(session, "submission")
+        level = authorize(who, _item(session, sub), levels, _signed_by(session, "submission", sub.id,
+                                                                          sub.content_sha256))
+        before = submission_state(sub)
+        session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, user_id=user, role=who.role,
+                             content_sha256=sub.content_sha256, decision="approve", decided_at=audit.now_iso()))
+        sub.levels_approved += 1
+        if sub.levels_approved == len(levels):
+            sub.status = "approved"
+        audit.append(session, actor=user, role=who.role, action="submission.approve", item_type="submission",
+                     item_id=sub.id, before=before, after=submission_state(sub),
+                     detail={"level": level.level, "content_sha256": sub.content_sha256})
+        return {"submission_id": sub.id, "level": level.level, "levels_required": len(levels),
+                "status": sub.status, "content_sha256": sub.content_sha256}
+
+
+def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: str) -> dict[str, Any]:
+    if not reason or not reason.strip():
+        raise Refused("REASON_REQUIRED", "a rejection needs a reason the branch can act on")
+    with ctx.uow() as session:
+        sub = _load_submission(session, submission_id, lock=True)
+        who = actor(session, user)
+        if sub.status != "accepted":
+            raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only a submission awaiting "
+                             "approval can be rejected")
+        levels = chain(session, "submission")
+        level = authorize(who, _item(session, sub), levels, _signed_by(session, "submission", sub.id,
+                                                                          sub.content_sha256))
+        before = submission_state(sub)
+        session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, user_id=user, role=who.role,
+                             content_sha256=sub.content_sha256, decision="reject", reason=reason.strip(),
+                             decided_at=audit.now_iso()))
+        sub.status = "returned"
+        sub.status_reason = reason.strip()
+        audit.append(session, actor=user, role=who.role, action="submission.reject", item_type="submission",
+                     item_id=sub.id, before=before, after=submission_state(sub),
+                     detail={"level": level.level, "reason": reason.strip()})
+        return {"submission_id": sub.id, "level": level.level, "status": sub.status, "reason": reason.strip()}
+
+
+def show_submission(ctx: Context, submission_id: int) -> dict[str, Any]:
+    with ctx.uow() as session:
+        sub = _load_submission(session, submission_id)
+        approvals = [{"level": a.level, "user": a.user_id, "decision": a.decision, "reason": a.reason,
+                      "content_sha256": a.content_sha256, "at": a.decided_at}
+                     for a in session.execute(select(Approval).where(
+                         Approval.item_type == "submission", Approval.item_id == sub.id)
+                         .order_by(Approval.level)).scalars()]
+        return receipt(session, sub, approvals=approvals, status_reason=sub.status_reason)
+

@@ -1,0 +1,255 @@
+"""Tables of the system of record.
+
+Small, stateful things live here (who, what state, which hash); bulk row data lives in immutable,
+content-addressed Parquet files whose SHA-256 is recorded in these tables. Times are stored as
+ISO-8601 text so that hashes computed over them are the same on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# --- reference data -------------------------------------------------------------------------------
+
+
+class Branch(Base):
+    __tablename__ = "branches"
+    branch_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    province_code: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    branch_code: Mapped[str | None] = mapped_column(String(16))
+    province_code: Mapped[str | None] = mapped_column(String(16))
+
+
+class ApprovalLevel(Base):
+    """The approval chain as data: item_type 'submission' or 'run', ordered levels."""
+
+    __tablename__ = "approval_levels"
+    item_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    roles: Mapped[str] = mapped_column(String(100))  # '|'-separated
+    scope: Mapped[str] = mapped_column(String(16))  # branch | province | hq
+
+
+class Bank(Base):
+    __tablename__ = "banks"
+    bank_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    file_format: Mapped[str] = mapped_column(String(32), default="pain.001.001.09")
+
+
+class RegistryPerson(Base):
+    __tablename__ = "registry"
+    national_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(300))
+    birth_date: Mapped[str] = mapped_column(String(10))
+
+
+class Death(Base):
+    __tablename__ = "deaths"
+    national_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    date_of_death: Mapped[str] = mapped_column(String(10))
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    account_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(8))
+    holder_national_id: Mapped[str] = mapped_column(String(20), index=True)
+    dedicated: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class ReferenceLoad(Base):
+    """Which extract of each reference table is in force, for auditors."""
+
+    __tablename__ = "reference_loads"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    file_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    loaded_by: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[str] = mapped_column(String(40))
+
+
+# --- submissions ----------------------------------------------------------------------------------
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_branch_period", "branch_code", "period"),
+        UniqueConstraint("branch_code", "period", "version", name="uq_submission_version"),
+    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    branch_code: Mapped[str] = mapped_column(ForeignKey("branches.branch_code"))
+    period: Mapped[str] = mapped_column(String(7))
+    version: Mapped[int] = mapped_column(Integer)
+    # rejected | accepted (awaiting approval) | approved | returned | superseded
+    status: Mapped[str] = mapped_column(String(16))
+    submitted_by: Mapped[str] = mapped_column(ForeignKey("users.user_id"))
+    submitted_at: Mapped[str] = mapped_column(String(40))
+    file_name: Mapped[str] = mapped_column(String(500))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    raw_path: Mapped[str] = mapped_column(String(1000))
+    rows_path: Mapped[str | None] = mapped_column(String(1000))
+    rows_sha256: Mapped[str | None] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    accepted_rows: Mapped[int] = mapped_column(Integer)
+    accepted_total: Mapped[int] = mapped_column(BigInteger)
+    counted_total: Mapped[int | None] = mapped_column(BigInteger)
+    declared_count: Mapped[int | None] = mapped_column(BigInteger)
+    declared_total: Mapped[int | None] = mapped_column(BigInteger)
+    file_errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    levels_approved: Mapped[int] = mapped_column(Integer, default=0)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class IntakeError(Base):
+    """A row the branch sent that was rejected at intake, with the column and a reason."""
+
+    __tablename__ = "intake_errors"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    row_no: Mapped[int] = mapped_column(Integer)
+    column_name: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(48))
+    message: Mapped[str] = mapped_column(Text)
+    pension_id: Mapped[str | None] = mapped_column(String(64))
+    national_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Approval(Base):
+    """One decision at one level; it binds to the content hash the approver saw."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        # exactly one decision per level of one content, and one person never signs two levels
+        UniqueConstraint("item_type", "item_id", "content_sha256", "level", name="uq_approval_level"),
+        UniqueConstraint("item_type", "item_id", "content_sha256", "user_id", name="uq_approval_user"),
+    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    item_type: Mapped[str] = mapped_column(String(16))
+    item_id: Mapped[int] = mapped_column(BigInteger)
+    level: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"))
+    role: Mapped[str] = mapped_column(String(32))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(8))  # approve | reject
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[str] = mapped_column(String(40))
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    period: Mapped[str] = mapped_column(String(7), index=True)
+    # awaiting_approval | approved | released | superseded
+    status: Mapped[str] = mapped_column(String(24))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.user_id"))
+    created_at: Mapped[str] = mapped_column(String(40))
+    payments_path: Mapped[str] = mapped_column(String(1000))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    payable_count: Mapped[int] = mapped_column(Integer)
+    payable_total: Mapped[int] = mapped_column(BigInteger)
+    held_count: Mapped[int] = mapped_column(Integer)
+    blocked_count: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text)  # JSON: exception counts, missing branches, per bank
+    levels_approved: Mapped[int] = mapped_column(Integer, default=0)
+    approved_at: Mapped[str | None] = mapped_column(String(40))
+    released_by: Mapped[str | None] = mapped_column(String(64))
+    released_at: Mapped[str | None] = mapped_column(String(40))
+    release_dir: Mapped[str | None] = mapped_column(String(1000))
+    manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class RunSubmission(Base):
+    __tablename__ = "run_submissions"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    rows_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class PeriodRelease(Base):
+    """A period is paid at most once: the primary key makes a second release impossible."""
+
+    __tablename__ = "period_releases"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), unique=True)
+
+
+class ReleasedFile(Base):
+    __tablename__ = "released_files"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    bank_code: Mapped[str] = mapped_column(String(8))
+    file_format: Mapped[str] = mapped_column(String(32))
+    transactions: Mapped[int] = mapped_column(Integer)
+    control_sum: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class RunException(Base):
+    __tablename__ = "run_exceptions"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    code: Mapped[str] = mapped_column(String(48))
+    severity: Mapped[str] = mapped_column(String(8))
+    stage: Mapped[str] = mapped_column(String(8))  # intake | run
+    branch_code: Mapped[str] = mapped_column(String(16))
+    submission_id: Mapped[int] = mapped_column(BigInteger)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    row_no: Mapped[int] = mapped_column(Integer)
+    pension_id: Mapped[str | None] = mapped_column(String(64))
+    national_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)  # JSON evidence
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(48))
+    item_type: Mapped[str] = mapped_column(String(24))
+    item_id: Mapped[str] = mapped_column(String(64))
+    before_sha256: Mapped[str | None] = mapped_column(String(64))
+    after_sha256: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The chain's head, locked by every append so that concurrent writers cannot fork the chain."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))
