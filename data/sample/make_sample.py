@@ -184,7 +184,7 @@ class Row:
     stage: str | None = None  # intake | run | normalization | None (clean)
     code: str | None = None
     note: str = ""
-    row: int = 0  # 1-based data row in its file (header excluded)
+    row: int = 0  # row as a spreadsheet numbers it: the header is row 1, the first payee row 2
 
     def values(self) -> list[str | int]:
         return [getattr(self, c) for c in COLUMNS]
@@ -572,7 +572,7 @@ def build() -> tuple[World, dict[str, list[Row]], list[dict[str, str]]]:
         for copy in copies:
             at = next(i for i, r in enumerate(rows) if r.pension_id == copy.pension_id)
             rows.insert(min(len(rows), at + rng.randint(2, 5)), copy)
-        for i, r in enumerate(rows, start=1):
+        for i, r in enumerate(rows, start=2):
             r.row = i
         files[b] = rows
     return w, files, users
@@ -773,7 +773,7 @@ def make_readme(exp: dict) -> str:
         "| `expected.json` | the figures the demo must report, and every planted row "
         "(branch, row, pension id) |",
         "",
-        "Row numbers below are 1-based data rows (the header is not counted; file line = row + 1).",
+        "Row numbers below are spreadsheet rows, as the engine reports them: the header is row 1, the first payee is row 2.",
         "",
         "## Planted cases",
         "",
@@ -948,7 +948,7 @@ def self_check() -> None:
     seen_pids: Counter = Counter()
     for b in BRANCH_CODES:
         rows = read_branch(branch_file(b))
-        for i, r in enumerate(rows, start=1):
+        for i, r in enumerate(rows, start=2):
             code = planted.get((b, i))
             if code != "INVALID_NATIONAL_ID":
                 assert national_id_is_valid(compact_national_id(r["national_id"])), (b, i, r)
