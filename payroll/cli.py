@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
+from typer.exceptions import TyperException
 
 from payroll import services
 from payroll.errors import Refused
@@ -55,7 +55,7 @@ def _execute(json_out: bool, action: Callable[[services.Context | None], dict[st
         try:
             ctx = services.Context() if context else None
         except ValidationError as e:
-            raise click.UsageError(f"configuration (PENSION_* environment): {e}") from None
+            raise typer.BadParameter(f"configuration (PENSION_* environment): {e}") from None
         if ctx is not None and schema:
             ctx.require_schema()
         result = action(ctx)
@@ -96,7 +96,7 @@ def load(kind: Annotated[str, typer.Argument(help="branches | users | registry |
          json_out: JsonOpt = False) -> None:
     """Load reference data: an extract replaces the previous one; branches and users are merged."""
     if kind not in ("branches", "users", "registry", "deaths", "accounts"):
-        raise click.BadParameter(f"{kind!r} is not one of branches, users, registry, deaths, accounts",
+        raise typer.BadParameter(f"{kind!r} is not one of branches, users, registry, deaths, accounts",
                                  param_hint="KIND")
     _execute(json_out, lambda ctx: services.load_reference(ctx, kind, file, actor=as_),
              lambda r: f"{r['kind']}: {r['rows']} rows {r['mode']} from {r['file']}")
@@ -253,16 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except _Exit as e:
         return e.code
-    except click.UsageError as e:
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        return 2
+    except TyperException as e:  # Typer's (vendored) click usage errors: bad or missing arguments
         if json_out:
             _print_json({"error": {"code": "USAGE", "message": e.format_message()}})
         else:
             e.show()
-        return 2
-    except click.exceptions.Exit as e:
         return e.exit_code
-    except click.Abort:
-        return 2
     except Exception as e:  # an engine bug, not a refusal: say so plainly, keep the contract's stdout
         if json_out:
             _print_json({"error": {"code": "INTERNAL", "message": f"{type(e).__name__}: {e}"}})

@@ -8,6 +8,7 @@ on whole columns; Python loops only touch the few rows that failed, to word thei
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from payroll.country import CountryProfile
@@ -116,6 +118,7 @@ def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
                       "save the file as UTF-8 and send it again", row=line) from None
     if not text.strip():
         raise _refuse("EMPTY_FILE", f"{file_name}: the file is empty")
+    _refuse_repeated_columns(next(csv.reader(io.StringIO(text)), []), file_name)
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
                            skip_blank_lines=False, engine="c")
@@ -125,9 +128,19 @@ def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
                       row=int(m.group(1)) if m else None) from None
 
 
+def _refuse_repeated_columns(names: list[str], file_name: str) -> None:
+    stripped = [str(n).strip().lstrip("\ufeff") for n in names]
+    repeated = sorted({n for n in stripped if stripped.count(n) > 1})
+    if repeated:
+        raise _refuse("DUPLICATE_COLUMN", f"{file_name}: column(s) {', '.join(repeated)} appear twice in the "
+                      "header", row=1, column=repeated[0])
+
+
 def _read_parquet(data: bytes, file_name: str) -> pd.DataFrame:
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        _refuse_repeated_columns(parquet.schema_arrow.names, file_name)
+        table = parquet.read()
     except (pa.ArrowInvalid, OSError) as e:
         raise _refuse("FILE_MALFORMED", f"{file_name}: not a readable Parquet file ({e})") from None
     columns: dict[str, pd.Series] = {}
@@ -136,11 +149,10 @@ def _read_parquet(data: bytes, file_name: str) -> pd.DataFrame:
         if name in AMOUNT_COLUMNS and pa.types.is_floating(t):
             raise _refuse("INVALID_AMOUNT", f"{file_name}: column {name} holds floating-point numbers; "
                           "amounts must be whole numbers of minor units (integers)", column=name)
-        if pa.types.is_date(t) or pa.types.is_timestamp(t):
-            s = col.to_pandas().dt.strftime("%Y-%m-%d")
-        else:
-            s = col.to_pandas().astype("string")
-        columns[name] = s.fillna("").astype(str)
+        if pa.types.is_timestamp(t):
+            col = pc.cast(col, pa.date32(), safe=False)
+        # text conversion in Arrow: an integer column with a null stays integer text, never float
+        columns[name] = pc.cast(col, pa.string()).to_pandas().fillna("").astype(str)
     return pd.DataFrame(columns)
 
 
@@ -194,8 +206,12 @@ def _identifier_reasons(module: Any, values: pd.Series, bad: np.ndarray, label: 
     return out
 
 
-def validate_rows(raw: pd.DataFrame, profile: CountryProfile, period: Period) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Normalize and check every row. Returns (normalized frame, errors frame keyed by row index)."""
+def validate_rows(raw: pd.DataFrame, profile: CountryProfile, period: Period,
+                  row_numbers: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalize and check every row (positional index). Returns (normalized frame, errors keyed by
+    position). `row_numbers` are the rows as the file numbers them (default: position + 2)."""
+    if row_numbers is None:
+        row_numbers = np.arange(len(raw)) + 2
     errors = _Errors()
     norm = pd.DataFrame(index=raw.index)
     stripped = {c: raw[c].astype(str).str.strip() for c in PAYEE_COLUMNS}
@@ -259,12 +275,18 @@ def validate_rows(raw: pd.DataFrame, profile: CountryProfile, period: Period) ->
     bad = ~empty["account_code"] & ~profile.account.valid_mask(norm["account_code"])
     errors.add(bad, "account_code", "INVALID_ACCOUNT_CODE",
                _identifier_reasons(profile.account, norm["account_code"], bad, "account code"))
+    if profile.account_is_iban:
+        foreign = ~empty["account_code"] & ~bad & ~norm["account_code"].str.startswith(profile.code).to_numpy(bool)
+        errors.add(foreign, "account_code", "INVALID_ACCOUNT_CODE",
+                   "account code is a " + norm["account_code"].str.slice(0, 2) + f" IBAN; pensions are paid to "
+                   f"{profile.code} accounts")
 
-    _duplicates(norm, empty, errors)
+    _duplicates(norm, empty, errors, row_numbers)
     return norm, errors.frame()
 
 
-def _duplicates(norm: pd.DataFrame, empty: dict[str, np.ndarray], errors: _Errors) -> None:
+def _duplicates(norm: pd.DataFrame, empty: dict[str, np.ndarray], errors: _Errors,
+                row_numbers: np.ndarray) -> None:
     """(pension_id, national_id) must be unique in a file. An exact copy of an earlier row is
     rejected and the first kept; rows sharing the key with different contents are all rejected,
     because nobody can tell which one is right. Detection is vectorized; the loop runs over
@@ -281,10 +303,10 @@ def _duplicates(norm: pd.DataFrame, empty: dict[str, np.ndarray], errors: _Error
         rows = list(group)
         if content[rows].nunique() == 1:
             for i in rows[1:]:
-                mask[i], message[i] = True, f"exact copy of row {rows[0] + 2}"
+                mask[i], message[i] = True, f"exact copy of row {row_numbers[rows[0]]}"
         else:
             for i in rows:
-                others = ", ".join(str(j + 2) for j in rows if j != i)
+                others = ", ".join(str(row_numbers[j]) for j in rows if j != i)
                 mask[i] = True
                 message[i] = f"pension id and national id also appear in row(s) {others} with different values"
     errors.add(mask, "pension_id", "DUPLICATE_ROW", message)
@@ -314,10 +336,6 @@ def read_payee_file(
         return refused(e.finding)
 
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
-    dupes = sorted({c for c in raw.columns if list(raw.columns).count(c) > 1})
-    if dupes:
-        return refused(Finding("DUPLICATE_COLUMN", f"{file_name}: column(s) {', '.join(dupes)} appear twice "
-                               "in the header", row=1))
     missing = [c for c in PAYEE_COLUMNS if c not in raw.columns]
     if missing:
         return refused(Finding("MISSING_COLUMNS", f"{file_name}: missing column(s) {', '.join(missing)}; "
@@ -325,11 +343,18 @@ def read_payee_file(
     warnings = [Finding("UNKNOWN_COLUMN", f"{file_name}: column {c!r} is not part of the payee list and "
                         "was not read", row=1, column=c) for c in raw.columns if c not in PAYEE_COLUMNS]
     raw = raw.reset_index(drop=True)
+    blank = (raw.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
+    if blank.any():  # an empty line is not a payee; say so, and keep every other row's true number
+        lines = ", ".join(str(i + 2) for i in np.flatnonzero(blank)[:10])
+        warnings.append(Finding("BLANK_ROWS", f"{file_name}: {int(blank.sum())} empty row(s) ignored "
+                                f"(row {lines}{', ...' if blank.sum() > 10 else ''})"))
+    row_numbers = np.flatnonzero(~blank) + 2
+    raw = raw[~blank].reset_index(drop=True)
     rows_read = len(raw)
     if rows_read == 0:
         return refused(Finding("NO_ROWS", f"{file_name}: the file has a header but no payee rows"))
 
-    norm, err = validate_rows(raw, profile, period)
+    norm, err = validate_rows(raw, profile, period, row_numbers)
 
     net_text = to_ascii_digits_series(raw["net_amount"].astype(str).str.strip())
     net_ok = net_text.str.fullmatch(_AMOUNT, flags=re.ASCII).to_numpy(bool)
@@ -346,9 +371,9 @@ def read_payee_file(
                                    f"{file_name}: declared total {declared_total} but the net amounts add up "
                                    f"to {counted_total}{extra}"))
 
-    norm.insert(0, "row_no", (norm.index + 2).astype("int32"))
+    norm.insert(0, "row_no", row_numbers.astype("int32"))
     row_errors = [
-        Finding(code, message, row=int(idx) + 2, column=column,
+        Finding(code, message, row=int(row_numbers[idx]), column=column,
                 pension_id=norm.at[idx, "pension_id"] or None, national_id=norm.at[idx, "national_id"] or None)
         for idx, column, code, message in err[["idx", "column", "code", "message"]].itertuples(index=False)
     ]

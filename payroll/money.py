@@ -7,12 +7,13 @@ IRR and KRW have no minor unit (exponent 0); the exponent table exists so a bank
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 # ISO 4217 minor-unit exponents for the currencies the engine pays in (and USD for NACHA tests).
 MINOR_UNIT_EXPONENT: dict[str, int] = {"IRR": 0, "KRW": 0, "USD": 2, "EUR": 2}
 
 _INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 class AmountError(ValueError):
@@ -69,10 +70,9 @@ def parse_major(text: str, currency: str) -> int:
     1250000
     """
     exp = exponent(currency)
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise AmountError(f"{text!r} is not a decimal amount") from None
+    if not _DECIMAL.fullmatch(text.strip()):  # no exponents, specials, signs or separators
+        raise AmountError(f"{text!r} is not a decimal amount")
+    value = Decimal(text.strip())
     scaled = value.scaleb(exp)
     if scaled != scaled.to_integral_value():
         raise AmountError(f"{text!r} has more than {exp} decimals for {currency}")
@@ -86,7 +86,7 @@ def exact_sum(values) -> int:  # type: ignore[no-untyped-def]
     arr = np.asarray(values, dtype=np.int64)
     if arr.size == 0:
         return 0
-    bound = int(np.abs(arr).max()) * arr.size
+    bound = max(int(arr.max()), -int(arr.min())) * arr.size
     if bound < 2**62:
         return int(arr.sum())
     return sum(int(v) for v in arr.tolist())

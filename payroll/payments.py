@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from payroll.checks import Reference
 from payroll.checks.pipeline import run_checks
+from payroll.money import exact_sum
 from payroll.period import Period
 
 PAYMENTS_SCHEMA = pa.schema([
@@ -81,6 +81,5 @@ def to_table(payments: pd.DataFrame) -> pa.Table:
 
 def totals_by(payments: pd.DataFrame, column: str) -> dict[str, dict[str, int]]:
     payable = payments[payments["status"] == "PAYABLE"]
-    g = payable.groupby(column)["net_amount"]
-    return {str(k): {"count": int(c), "total": int(t)} for k, c, t in
-            zip(g.size().index, g.size().to_numpy(), g.sum().to_numpy(dtype=np.int64), strict=True)}
+    return {str(k): {"count": len(g), "total": exact_sum(g.to_numpy())}
+            for k, g in payable.groupby(column)["net_amount"]}

@@ -60,7 +60,7 @@ def compact_series(numbers: pd.Series) -> pd.Series:
 
 def calc_check_digit(number: str) -> str:
     """Check digit of the first twelve digits (meaningful only for pre-October-2020 numbers)."""
-    s = sum(w * int(d) for w, d in zip(_WEIGHTS, number, strict=True))
+    s = sum(w * int(d) for w, d in zip(_WEIGHTS, number[:12], strict=True))
     return str((11 - s % 11) % 10)
 
 

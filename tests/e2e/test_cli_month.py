@@ -1,0 +1,150 @@
+"""The `pension` command line through a whole sample month, as a scheduler would drive it: separate
+processes, --json, exit codes. Asserts every planted exception one by one and re-adds every bank file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bank_formats import xsd
+from bank_formats.pain001 import read_pain001
+from tests.conftest import SAMPLE
+
+PENSION = str(Path(sys.executable).with_name("pension"))
+
+
+class Cli:
+    def __init__(self, home: Path) -> None:
+        self.env = {**os.environ, "PENSION_HOME": str(home)}
+        self.env.pop("PENSION_DB_URL", None)
+
+    def raw(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PENSION, *args], env=self.env, capture_output=True, text=True, timeout=120)
+
+    def json(self, *args: str, status: int = 0) -> dict[str, Any]:
+        p = self.raw(*args, "--json")
+        assert p.returncode == status, (args, p.returncode, p.stdout, p.stderr)
+        return json.loads(p.stdout)  # exactly one JSON object, or this raises
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("cli-month")
+    cli = Cli(base / "home")
+    plan = json.loads((SAMPLE / "plan.json").read_text(encoding="utf-8"))
+    out: dict[str, Any] = {"cli": cli, "base": base, "plan": plan,
+                           "init": cli.json("init", "--sample"), "receipts": []}
+    for s in plan["submissions"]:
+        want = 0 if s["expect"] == "accepted" else 1
+        out["receipts"].append(cli.json(
+            "submit", str(SAMPLE / s["file"]), "--branch", s["branch"], "--period", plan["period"], "--as", s["user"],
+            "--declared-count", str(s["declared_count"]), "--declared-total", str(s["declared_total"]), status=want))
+    latest = {r["branch_code"]: r["submission_id"] for r in out["receipts"] if r["status"] == "accepted"}
+    for branch, sid in latest.items():
+        for user in plan["submission_approvals"][branch]:
+            cli.json("approve", "submission", str(sid), "--as", user)
+    run = cli.json("run", "create", "--period", plan["period"], "--as", plan["run"]["created_by"])
+    out["run"] = run
+    rid = str(run["run_id"])
+    out["self_approval"] = cli.json("approve", "run", rid, "--as", plan["run"]["created_by"], status=1)
+    out["early_release"] = cli.json("release", rid, "--as", plan["run"]["released_by"], "--out",
+                                    str(base / "early"), status=1)
+    out["approvals"] = [cli.json("approve", "run", rid, "--as", u) for u in plan["run"]["approvers"]]
+    out["release"] = cli.json("release", rid, "--as", plan["run"]["released_by"], "--out", str(base / "bank"))
+    out["rerelease"] = cli.json("release", rid, "--as", plan["run"]["released_by"], "--out", str(base / "again"))
+    out["report"] = cli.json("exceptions", rid, "--out", str(base / "exceptions.csv"))
+    out["audit"] = cli.json("audit", "verify")
+    return out
+
+
+def test_receipts_match_the_plan(month: dict[str, Any], expected: dict[str, Any]) -> None:
+    for s, r in zip(month["plan"]["submissions"], month["receipts"], strict=True):
+        assert r["status"] == s["expect"], s
+        assert r["rows"] == s["declared_count"] == expected["branches"][s["branch"]]["rows_in_file"]
+        assert (r["counted_total"] == s["declared_total"]) is (s["expect"] == "accepted")
+        if r["status"] == "accepted":
+            b = expected["branches"][s["branch"]]
+            assert (r["rows_rejected"], r["accepted_rows"], r["accepted_total"]) == (
+                b["rows_rejected_total"], b["accepted_rows"], b["accepted_total"])
+        else:
+            assert [e["code"] for e in r["errors"] if e["row"] is None] == ["DECLARED_TOTAL_MISMATCH"]
+
+
+def test_run_figures(month: dict[str, Any], expected: dict[str, Any]) -> None:
+    t, run = expected["totals"], month["run"]
+    assert (run["payable_count"], run["payable_total"], run["held_count"], run["blocked_count"]) == (
+        t["payable_count"], t["payable_total"], t["held_count"], t["blocked_count"])
+    assert run["exceptions"] == {k: v for k, v in t["findings"].items() if v}
+
+
+def test_every_planted_exception_is_reported_and_nothing_else(month: dict[str, Any], expected: dict) -> None:
+    with open(month["base"] / "exceptions.csv", encoding="utf-8-sig", newline="") as f:
+        report = list(csv.DictReader(f))
+    assert month["report"]["rows"] == len(report)
+    got = sorted((r["code"], r["severity"], r["branch_code"], int(r["row"]), r["pension_id"]) for r in report)
+    planted = sorted((p["code"], p["severity"], p["branch"], p["row"], p["pension_id"])
+                     for p in expected["planted"] if p["stage"] in ("intake", "run"))
+    for item in planted:  # one by one, so a failure names the case
+        assert item in got, f"planted case not reported: {item}"
+    assert got == planted
+    for r in report:
+        assert r["national_id"] and r["source_sha256"] and json.loads(r["detail"])
+
+
+def test_bank_files_are_valid_and_add_up(month: dict[str, Any], expected: dict[str, Any]) -> None:
+    files = month["release"]["files"]
+    assert {f["bank_code"] for f in files} == set(expected["totals"]["payable_by_bank"])
+    paid = 0
+    for f in files:
+        assert xsd.validate_file(f["path"]) == [], f["path"]
+        doc = read_pain001(f["path"])
+        assert doc.nb_of_txs == doc.pmt_inf_nb_of_txs == len(doc.transactions) == f["transactions"]
+        assert doc.ctrl_sum_minor == doc.pmt_inf_ctrl_sum_minor == sum(t.amount_minor for t in doc.transactions)
+        assert len({t.end_to_end_id for t in doc.transactions}) == len(doc.transactions)
+        want = expected["totals"]["payable_by_bank"][f["bank_code"]]
+        assert (f["transactions"], f["control_sum"]) == (want["count"], want["total"])
+        paid += f["control_sum"]
+    assert paid == expected["totals"]["payable_total"]
+
+
+def test_rerelease_returns_the_same_bytes(month: dict[str, Any]) -> None:
+    assert month["rerelease"]["already_released"] is True
+    for a, b in zip(month["release"]["files"], month["rerelease"]["files"], strict=True):
+        assert Path(a["path"]).read_bytes() == Path(b["path"]).read_bytes()
+
+
+def test_refusals_exit_1_with_a_reason(month: dict[str, Any]) -> None:
+    assert month["self_approval"]["error"]["code"] == "SOD_MAKER_CHECKER"
+    assert month["early_release"]["error"]["code"] == "WRONG_STATE"
+    cli: Cli = month["cli"]
+    assert cli.json("run", "show", "999", status=1)["error"]["code"] == "NOT_FOUND"
+    assert cli.json("approve", "run", str(month["run"]["run_id"]), "--as", "fin-3", status=1)["error"]["code"] \
+        == "WRONG_STATE"
+
+
+def test_usage_errors_exit_2(month: dict[str, Any]) -> None:
+    cli: Cli = month["cli"]
+    assert cli.json("submit", "x.csv", status=2)["error"]["code"] == "USAGE"  # missing options
+    assert cli.json("load", "planets", "x.csv", status=2)["error"]["code"] == "USAGE"
+    assert cli.raw("approve", "run", "not-a-number").returncode == 2
+
+
+def test_audit_chain_verifies(month: dict[str, Any]) -> None:
+    assert month["audit"]["ok"] is True and month["audit"]["entries"] > 30
+
+
+def test_human_output_is_short(month: dict[str, Any]) -> None:
+    p = month["cli"].raw("run", "show", str(month["run"]["run_id"]))
+    assert p.returncode == 0 and p.stdout.startswith(f"run {month['run']['run_id']} for 2026-11: released")
+
+
+def test_commands_refuse_before_init(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "empty")
+    assert cli.json("run", "show", "1", status=1)["error"]["code"] == "NOT_INITIALIZED"

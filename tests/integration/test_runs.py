@@ -1,0 +1,195 @@
+"""Runs and releases through the service layer on SQLite and PostgreSQL: the sample month's figures,
+separation of duties, one release per period, byte-identical re-release, crash safety, concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bank_formats import xsd
+from bank_formats.pain001 import read_pain001
+from payroll import services
+from payroll.errors import Refused
+from payroll.services import Context
+from payroll.store.models import PeriodRelease, ReleasedFile, Run, Submission
+from tests import month
+from tests.conftest import SAMPLE
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_the_sample_month_gives_the_planted_figures(ctx: Context, plan: dict, expected: dict) -> None:
+    run = month.approved_run(ctx, plan)
+    t = expected["totals"]
+    assert (run["payable_count"], run["payable_total"]) == (t["payable_count"], t["payable_total"])
+    assert (run["held_count"], run["blocked_count"]) == (t["held_count"], t["blocked_count"])
+    assert run["exceptions"] == {k: v for k, v in t["findings"].items() if v}
+    assert run["intake_rejections"] == {k: v for k, v in t["rows_rejected"].items() if v}
+    assert run["per_bank"] == t["payable_by_bank"]
+    assert run["missing_branches"] == []
+    assert services.show_run(ctx, run["run_id"])["status"] == "approved"
+
+
+def test_release_writes_valid_files_that_add_up_and_rerelease_is_byte_identical(
+        ctx: Context, plan: dict, expected: dict, tmp_path: Path) -> None:
+    run = month.approved_run(ctx, plan)
+    first = month.release(ctx, plan, run["run_id"], tmp_path / "out1")
+    assert first["already_released"] is False
+    by_bank = {f["bank_code"]: f for f in first["files"]}
+    assert {b: {"count": f["transactions"], "total": f["control_sum"]} for b, f in by_bank.items()} \
+        == expected["totals"]["payable_by_bank"]
+    for f in first["files"]:
+        assert xsd.validate_file(f["path"]) == []
+        doc = read_pain001(f["path"])
+        assert doc.nb_of_txs == len(doc.transactions) == f["transactions"]
+        assert doc.ctrl_sum_minor == sum(t.amount_minor for t in doc.transactions) == f["control_sum"]
+        assert _sha(f["path"]) == f["sha256"]
+    manifest = json.loads(Path(first["manifest"]).read_text(encoding="utf-8"))
+    assert {m["file"]: m["sha256"] for m in manifest["files"]} == {Path(f["path"]).name: f["sha256"]
+                                                                   for f in first["files"]}
+    assert manifest["transactions"] == expected["totals"]["payable_count"]
+
+    again = month.release(ctx, plan, run["run_id"], tmp_path / "out2")
+    assert again["already_released"] is True
+    assert [f["sha256"] for f in again["files"]] == [f["sha256"] for f in first["files"]]
+    for a, b in zip(first["files"], again["files"], strict=True):
+        assert Path(a["path"]).read_bytes() == Path(b["path"]).read_bytes()
+    assert _sha(again["manifest"]) == _sha(first["manifest"])
+    with ctx.uow() as s:
+        assert s.execute(select(func.count()).select_from(PeriodRelease)).scalar_one() == 1
+
+
+def test_a_released_period_is_never_run_or_released_again(ctx: Context, plan: dict) -> None:
+    run = month.approved_run(ctx, plan)
+    month.release(ctx, plan, run["run_id"])
+    with pytest.raises(Refused) as e:
+        services.create_run(ctx, plan["period"], user="fin-1")
+    assert e.value.code == "PERIOD_RELEASED"
+
+
+def test_an_older_unreleased_run_is_superseded_and_cannot_be_released(ctx: Context, plan: dict) -> None:
+    old = month.approved_run(ctx, plan)
+    new = services.create_run(ctx, plan["period"], user="fin-2")
+    assert services.show_run(ctx, old["run_id"])["status"] == "superseded"
+    with pytest.raises(Refused) as e:
+        month.release(ctx, plan, old["run_id"])
+    assert e.value.code == "WRONG_STATE"
+    assert new["payable_total"] == old["payable_total"] and new["content_sha256"] == old["content_sha256"]
+
+
+def test_run_separation_of_duties(ctx: Context, plan: dict) -> None:
+    month.approve_all(ctx, plan, month.submit_all(ctx, plan))
+    with pytest.raises(Refused) as e:
+        services.create_run(ctx, plan["period"], user="head-b01")
+    assert e.value.code == "WRONG_ROLE"
+    run = services.create_run(ctx, plan["period"], user="fin-1")
+    rid = run["run_id"]
+    cases = [("fin-1", "SOD_MAKER_CHECKER"), ("audit-1", "SOD_AUDITOR_READ_ONLY"),
+             ("admin-1", "SOD_ADMIN_NEVER_APPROVES"), ("prov-thr", "WRONG_ROLE")]
+    for user, code in cases:
+        with pytest.raises(Refused) as e:
+            services.approve_run(ctx, rid, user=user)
+        assert e.value.code == code, user
+    with pytest.raises(Refused) as e:
+        services.release_run(ctx, rid, user="fin-1")
+    assert e.value.code == "WRONG_STATE"  # not approved yet
+    services.approve_run(ctx, rid, user="fin-2")
+    with pytest.raises(Refused) as e:
+        services.approve_run(ctx, rid, user="fin-2")
+    assert e.value.code == "SOD_TWO_LEVELS"
+    assert services.approve_run(ctx, rid, user="lead-1")["status"] == "approved"
+    with pytest.raises(Refused) as e:
+        services.release_run(ctx, rid, user="audit-1")
+    assert e.value.code == "WRONG_ROLE"
+
+
+def test_a_run_goes_stale_when_a_branch_list_changes(ctx: Context, plan: dict, tmp_path: Path) -> None:
+    month.approve_all(ctx, plan, month.submit_all(ctx, plan))
+    run = services.create_run(ctx, plan["period"], user="fin-1")
+    lines = (SAMPLE / "branches" / "B01.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    changed = tmp_path / "B01.csv"
+    changed.write_text("".join(lines[:-1]), encoding="utf-8")
+    services.submit(ctx, changed, branch="B01", period=plan["period"], user="clerk-b01")
+    with pytest.raises(Refused) as e:
+        services.approve_run(ctx, run["run_id"], user="fin-2")
+    assert e.value.code == "RUN_STALE"
+    # and the next run reports the branch whose new version awaits approval
+    rerun = services.create_run(ctx, plan["period"], user="fin-1")
+    assert [m["branch_code"] for m in rerun["missing_branches"]] == ["B01"]
+
+
+def test_a_changed_stored_branch_file_is_refused(ctx: Context, plan: dict) -> None:
+    month.approve_all(ctx, plan, month.submit_all(ctx, plan))
+    with ctx.uow() as s:
+        sub = s.execute(select(Submission).where(Submission.status == "approved").limit(1)).scalar_one()
+        path = Path(sub.rows_path)
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(Refused) as e:
+        services.create_run(ctx, plan["period"], user="fin-1")
+    assert e.value.code == "STORED_FILE_CHANGED"
+
+
+def test_a_crash_before_commit_leaves_the_run_unreleased_and_the_retry_gives_the_same_bytes(
+        ctx: Context, plan: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = month.approved_run(ctx, plan)
+    import payroll.services.release as release_module
+
+    real_append = release_module.audit.append
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(release_module.audit, "append", crash)
+    with pytest.raises(RuntimeError):
+        month.release(ctx, plan, run["run_id"])
+    archive = ctx.home / "releases" / f"run-{run['run_id']}"
+    crashed = {p.name: _sha(p) for p in archive.iterdir()}
+    with ctx.uow() as s:
+        assert s.get(Run, run["run_id"]).status == "approved"
+        assert s.execute(select(func.count()).select_from(PeriodRelease)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(ReleasedFile)).scalar_one() == 0
+
+    monkeypatch.setattr(release_module.audit, "append", real_append)
+    done = month.release(ctx, plan, run["run_id"])
+    assert {Path(f["path"]).name: f["sha256"] for f in done["files"]} == \
+        {k: v for k, v in crashed.items() if k != "manifest.json"}
+    assert _sha(done["manifest"]) == crashed["manifest.json"]
+
+
+def test_a_lost_archive_is_regenerated_to_the_recorded_hashes(ctx: Context, plan: dict) -> None:
+    run = month.approved_run(ctx, plan)
+    first = month.release(ctx, plan, run["run_id"])
+    victim = Path(first["files"][0]["path"])
+    victim.write_bytes(b"tampered")
+    again = month.release(ctx, plan, run["run_id"])
+    assert _sha(victim) == first["files"][0]["sha256"] == again["files"][0]["sha256"]
+
+
+def test_two_releases_at_once_release_once(ctx: Context, plan: dict) -> None:
+    run = month.approved_run(ctx, plan)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def release() -> None:
+        try:
+            results.append(month.release(ctx, plan, run["run_id"]))
+        except BaseException as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r["already_released"] for r in results) == [False, True]
+    assert results[0]["files"] == results[1]["files"]
+    with ctx.uow() as s:
+        assert s.execute(select(func.count()).select_from(PeriodRelease)).scalar_one() == 1

@@ -1,0 +1,157 @@
+"""Submissions through the service layer: receipts, versions, approvals bound to content, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from payroll import services
+from payroll.errors import Refused
+from payroll.services import Context
+from payroll.store.models import Approval, AuditEntry, Submission
+from tests.conftest import SAMPLE, make_context
+
+B01 = SAMPLE / "branches" / "B01.csv"
+
+
+def _submit(ctx: Context, path: Path = B01, branch: str = "B01", **kw: object) -> dict:
+    return services.submit(ctx, path, branch=branch, period="2026-11", user=f"clerk-{branch.lower()}", **kw)
+
+
+def _rows(ctx: Context, model: type) -> int:
+    with ctx.uow() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_receipt_names_every_rejected_row_and_stores_the_file(ctx: Context, expected: dict) -> None:
+    r = _submit(ctx, declared_count=250, declared_total=32824812000)
+    b01 = expected["branches"]["B01"]
+    assert (r["status"], r["rows"], r["rows_rejected"]) == ("accepted", b01["rows_in_file"], b01["rows_rejected_total"])
+    assert (r["accepted_rows"], r["accepted_total"]) == (b01["accepted_rows"], b01["accepted_total"])
+    assert r["content_sha256"] == hashlib.sha256(B01.read_bytes()).hexdigest()
+    planted = {(p["row"], p["code"]) for p in expected["planted"] if p["branch"] == "B01" and p["stage"] == "intake"}
+    assert {(e["row"], e["code"]) for e in r["errors"]} == planted
+    assert all(e["column"] and e["message"] for e in r["errors"])
+    with ctx.uow() as s:
+        sub = s.get(Submission, r["submission_id"])
+        assert Path(sub.raw_path).read_bytes() == B01.read_bytes()
+        assert Path(sub.rows_path).is_file()
+
+
+def test_declared_totals_that_do_not_reconcile_reject_the_file_whole(ctx: Context) -> None:
+    r = _submit(ctx, declared_count=250, declared_total=32824812001)
+    assert r["status"] == "rejected" and r["accepted_rows"] == 0
+    assert [e["code"] for e in r["errors"] if e["row"] is None] == ["DECLARED_TOTAL_MISMATCH"]
+    assert "32824812001" in r["errors"][0]["message"] and "32824812000" in r["errors"][0]["message"]
+    again = _submit(ctx, declared_count=250, declared_total=32824812000)
+    assert (again["status"], again["version"]) == ("accepted", 2)
+
+
+def test_the_same_bytes_are_recognised_not_stored_twice(ctx: Context) -> None:
+    first = _submit(ctx)
+    second = _submit(ctx)
+    assert second["submission_id"] == first["submission_id"] and second["duplicate"] is True
+    assert _rows(ctx, Submission) == 1
+
+
+def test_new_version_supersedes_and_voids_the_old_approvals(ctx: Context, tmp_path: Path) -> None:
+    first = _submit(ctx)
+    services.approve_submission(ctx, first["submission_id"], user="head-b01")
+    changed = tmp_path / "B01.csv"
+    lines = B01.read_text(encoding="utf-8").splitlines(keepends=True)
+    changed.write_text("".join(lines[:-1]), encoding="utf-8")  # the branch drops its last payee
+    second = _submit(ctx, changed)
+    assert second["supersedes"] == [first["submission_id"]] and second["version"] == 2
+    with pytest.raises(Refused) as e:
+        services.approve_submission(ctx, first["submission_id"], user="prov-thr")
+    assert e.value.code == "WRONG_STATE"
+    # the new version starts again at level 1: the old level-1 approval bound to other content
+    with pytest.raises(Refused) as e:
+        services.approve_submission(ctx, second["submission_id"], user="prov-thr")
+    assert e.value.code == "WRONG_ROLE"
+    assert services.approve_submission(ctx, second["submission_id"], user="head-b01")["level"] == 1
+
+
+def test_approval_levels_in_order_bound_to_the_hash(ctx: Context) -> None:
+    r = _submit(ctx)
+    sid = r["submission_id"]
+    with pytest.raises(Refused) as e:
+        services.approve_submission(ctx, sid, user="head-b01", expect_sha256="0" * 64)
+    assert e.value.code == "HASH_MISMATCH"
+    one = services.approve_submission(ctx, sid, user="head-b01", expect_sha256=r["content_sha256"])
+    assert (one["level"], one["status"]) == (1, "accepted")
+    two = services.approve_submission(ctx, sid, user="prov-thr")
+    assert (two["level"], two["status"]) == (2, "approved")
+    with ctx.uow() as s:
+        hashes = set(s.execute(select(Approval.content_sha256).where(Approval.item_id == sid)).scalars())
+    assert hashes == {r["content_sha256"]}
+
+
+@pytest.mark.parametrize(("user", "code"), [
+    ("clerk-b01", "WRONG_ROLE"),          # the maker's role never checks
+    ("head-b02", "OUT_OF_SCOPE"),         # another branch's head
+    ("prov-thr", "WRONG_ROLE"),           # level 2 before level 1
+    ("audit-1", "SOD_AUDITOR_READ_ONLY"),
+    ("admin-1", "SOD_ADMIN_NEVER_APPROVES"),
+    ("nobody", "NOT_FOUND"),
+])
+def test_who_may_not_approve(ctx: Context, user: str, code: str) -> None:
+    sid = _submit(ctx)["submission_id"]
+    audit_before = _rows(ctx, AuditEntry)
+    with pytest.raises(Refused) as e:
+        services.approve_submission(ctx, sid, user=user)
+    assert e.value.code == code
+    assert _rows(ctx, AuditEntry) == audit_before and _rows(ctx, Approval) == 0
+
+
+def test_province_approver_of_another_province_is_refused(ctx: Context) -> None:
+    sid = _submit(ctx)["submission_id"]
+    services.approve_submission(ctx, sid, user="head-b01")
+    with pytest.raises(Refused) as e:
+        services.approve_submission(ctx, sid, user="prov-isf")
+    assert e.value.code == "OUT_OF_SCOPE"
+
+
+def test_rejection_needs_a_reason_and_returns_the_list(ctx: Context) -> None:
+    sid = _submit(ctx)["submission_id"]
+    with pytest.raises(Refused) as e:
+        services.reject_submission(ctx, sid, user="head-b01", reason="  ")
+    assert e.value.code == "REASON_REQUIRED"
+    r = services.reject_submission(ctx, sid, user="head-b01", reason="row 64: wrong SHEBA")
+    assert r["status"] == "returned"
+    with pytest.raises(Refused) as e:
+        services.approve_submission(ctx, sid, user="head-b01")
+    assert e.value.code == "WRONG_STATE"
+    assert services.show_submission(ctx, sid)["status_reason"] == "row 64: wrong SHEBA"
+
+
+def test_a_clerk_submits_only_for_their_branch(ctx: Context) -> None:
+    with pytest.raises(Refused) as e:
+        services.submit(ctx, B01, branch="B02", period="2026-11", user="clerk-b01")
+    assert e.value.code == "OUT_OF_SCOPE"
+    with pytest.raises(Refused) as e:
+        services.submit(ctx, B01, branch="B01", period="2026-11", user="head-b01")
+    assert e.value.code == "WRONG_ROLE"
+    assert _rows(ctx, Submission) == 0
+
+
+def test_oversized_file_is_refused_before_it_is_read(tmp_path: Path, db_url: str) -> None:
+    small = make_context(tmp_path / "home", db_url, max_file_bytes=1000)
+    services.init_database(small, sample=True)
+    with pytest.raises(Refused) as e:
+        _submit(small)
+    assert e.value.code == "FILE_TOO_LARGE"
+    assert not (small.home / "objects").exists()
+    small.dispose()
+
+
+def test_bad_period_and_missing_file(ctx: Context, tmp_path: Path) -> None:
+    with pytest.raises(Refused) as e:
+        services.submit(ctx, B01, branch="B01", period="2026-13", user="clerk-b01")
+    assert e.value.code == "INVALID_PERIOD"
+    with pytest.raises(Refused) as e:
+        _submit(ctx, tmp_path / "nope.csv")
+    assert e.value.code == "FILE_NOT_FOUND"

@@ -1,0 +1,118 @@
+"""Unit tests for payroll.catalog: every code the engine emits is catalogued with a known severity."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import payroll
+from payroll.catalog import SEVERITY_RANK, ExceptionCode, catalog, severity
+
+PAYROLL_DIR = Path(payroll.__file__).parent
+CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{4,}")
+
+# Where a call passes an exception code: function name -> index of the code argument.
+ROW_LEVEL = {"exceptions_frame": 1, "add": 2}  # checks' exception rows; intake's _Errors.add(mask, column, code, ..)
+FILE_LEVEL = {"Finding": 0, "_refuse": 0}       # intake findings and whole-file refusals
+
+
+def _codes_passed_to(targets: dict[str, int]) -> dict[str, set[str]]:
+    """{code: {file:line, ...}} for every string literal passed as the code argument of a target call."""
+    out: dict[str, set[str]] = {}
+    for path in sorted(PAYROLL_DIR.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name not in targets:
+                continue
+            if name == "add" and not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+                                      and func.value.id == "errors"):
+                continue
+            args = list(node.args)
+            idx = targets[name]
+            candidates = [args[idx]] if len(args) > idx else []
+            candidates += [k.value for k in node.keywords if k.arg == "code"]
+            for arg in candidates:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and CODE.fullmatch(arg.value):
+                    where = f"{path.relative_to(PAYROLL_DIR.parent)}:{node.lineno}"
+                    out.setdefault(arg.value, set()).add(where)
+    return out
+
+
+ROW_CODES = _codes_passed_to(ROW_LEVEL)
+FILE_CODES = _codes_passed_to(FILE_LEVEL)
+
+
+def test_scan_finds_the_known_codes() -> None:
+    """Guard against a vacuous scan: the codes we know the engine emits are found."""
+    assert {"MISSING_VALUE", "INVALID_NATIONAL_ID", "AMOUNT_MISMATCH", "DUPLICATE_ROW", "NOT_IN_REGISTRY",
+            "DECEASED", "DIED_IN_PERIOD", "ACCOUNT_UNKNOWN", "DUPLICATE_ACROSS_BRANCHES"} <= set(ROW_CODES)
+    assert {"FILE_MALFORMED", "ENCODING", "NO_ROWS", "MISSING_COLUMNS", "DECLARED_TOTAL_MISMATCH"} <= set(FILE_CODES)
+
+
+def test_every_row_and_run_exception_code_is_catalogued() -> None:
+    missing = {c: sorted(w) for c, w in ROW_CODES.items() if c not in catalog()}
+    assert missing == {}
+
+
+def test_every_catalogued_code_is_emitted_somewhere() -> None:
+    # FILE_TOO_LARGE is a refusal raised by services.submit before the file is read
+    # (tests/integration/test_submissions.py::test_oversized_file_is_refused_before_it_is_read)
+    emitted = set(ROW_CODES) | set(FILE_CODES) | {"FILE_TOO_LARGE"}
+    assert sorted(set(catalog()) - emitted) == []
+
+
+def test_every_intake_finding_code_is_catalogued() -> None:
+    missing = {c: sorted(w) for c, w in FILE_CODES.items() if c not in catalog()}
+    assert missing == {}
+
+
+def test_every_severity_is_warn_hold_or_block() -> None:
+    codes = catalog()
+    assert len(codes) >= 19
+    assert {c.severity for c in codes.values()} <= {"WARN", "HOLD", "BLOCK"}
+    assert set(SEVERITY_RANK) == {"WARN", "HOLD", "BLOCK"}
+    assert SEVERITY_RANK["WARN"] < SEVERITY_RANK["HOLD"] < SEVERITY_RANK["BLOCK"]
+    for code, entry in codes.items():
+        assert entry.code == code
+        assert entry.stage in {"file", "intake", "run"}
+        assert entry.description.strip()
+
+
+def test_intake_codes_are_block() -> None:
+    """Rejected rows are never paid; services.runs records intake rejections as BLOCK."""
+    intake = {c.code: c.severity for c in catalog().values() if c.stage == "intake"}
+    assert intake and set(intake.values()) == {"BLOCK"}
+
+
+@pytest.mark.parametrize(("code", "level"), [("DECEASED", "BLOCK"), ("DIED_IN_PERIOD", "WARN"),
+                                             ("NOT_IN_REGISTRY", "HOLD"), ("IDENTITY_MISMATCH", "HOLD"),
+                                             ("ACCOUNT_UNKNOWN", "HOLD"), ("ACCOUNT_CLOSED", "HOLD"),
+                                             ("ACCOUNT_NOT_OWNED", "HOLD"), ("ACCOUNT_NOT_DEDICATED", "HOLD"),
+                                             ("DUPLICATE_ACROSS_BRANCHES", "HOLD"), ("DUPLICATE_ROW", "BLOCK")])
+def test_severity_of_known_codes(code: str, level: str) -> None:
+    assert severity(code) == level
+
+
+def test_unknown_code_has_no_severity() -> None:
+    with pytest.raises(KeyError):
+        severity("NO_SUCH_CODE")
+
+
+def test_catalog_refuses_an_unknown_severity(tmp_path: Path) -> None:
+    bad = tmp_path / "codes.csv"
+    bad.write_text("code,stage,severity,description\nX_CODE,run,FATAL,whatever\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="X_CODE"):
+        catalog(bad)
+
+
+def test_catalog_reads_a_good_file(tmp_path: Path) -> None:
+    good = tmp_path / "codes.csv"
+    good.write_text("code,stage,severity,description\nX_CODE,run,WARN,whatever\n", encoding="utf-8")
+    assert catalog(good) == {"X_CODE": ExceptionCode("X_CODE", "run", "WARN", "whatever")}
