@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
 from payroll import services
-from payroll.identifiers import ir_nid
+from payroll.config import load_settings
 
 
 class BranchFile(BaseModel):
@@ -130,7 +130,7 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
     if plan.released_by:
         out["release"] = release_run(run["run_id"], plan.released_by, plan.out_dir)
         out["run"] = {**run, "status": "released"}
-    report_dir = plan.out_dir or Path(services.Context().home) / "reports"
+    report_dir = plan.out_dir or load_settings().resolved_home / "reports"
     out["exception_report"] = exception_report(run["run_id"], report_dir / f"exceptions-run{run['run_id']}.csv")
-    log.info("month %s done; payees masked in logs, e.g. %s", plan.period, ir_nid.mask("0013542419"))
+    log.info("month %s done: run %s", plan.period, run["run_id"])
     return out

@@ -42,6 +42,11 @@ class _Exit(Exception):
         self.code = code
 
 
+def _n(amount: int | None) -> str:
+    """Grouped digits for people; JSON keeps the plain integer."""
+    return "-" if amount is None else f"{amount:,}"
+
+
 def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
@@ -109,7 +114,7 @@ def _receipt_text(r: dict[str, Any]) -> str:
     lines = [f"submission {r['submission_id']} ({r['branch_code']} {r['period']} v{r['version']}): {r['status']}"
              + (" (same bytes as before; nothing new stored)" if r.get("duplicate") else ""),
              f"  rows {r['rows']}, rejected {r['rows_rejected']}, accepted {r['accepted_rows']} for "
-             f"{r['accepted_total']}; counted total {r['counted_total']} (declared {r['declared_total']})",
+             f"{_n(r['accepted_total'])}; counted total {_n(r['counted_total'])} (declared {_n(r['declared_total'])})",
              f"  sha256 {r['content_sha256']}"]
     lines += [f"  row {e['row']} {e['column'] or ''} {e['code']}: {e['message']}" for e in r["errors"][:50]]
     if len(r["errors"]) > 50:
@@ -164,7 +169,7 @@ def reject_submission(submission_id: int, as_: AsOpt, reason: Annotated[str, typ
 
 def _run_text(r: dict[str, Any]) -> str:
     lines = [f"run {r['run_id']} for {r['period']}: {r['status']}",
-             f"  payable {r['payable_count']} for {r['payable_total']}; held {r['held_count']}; "
+             f"  payable {r['payable_count']} for {_n(r['payable_total'])}; held {r['held_count']}; "
              f"blocked {r['blocked_count']}"]
     lines += [f"  {code}: {n}" for code, n in r["exceptions"].items()]
     lines += [f"  missing branch {m['branch_code']}: {m['state']}" for m in r["missing_branches"]]
@@ -199,7 +204,7 @@ def release(run_id: int, as_: AsOpt,
     _execute(json_out, lambda ctx: services.release_run(ctx, run_id, user=as_, out_dir=out),
              lambda r: "\n".join([f"run {r['run_id']} released" + (" (already; same files)" if r["already_released"]
                                                                     else "")]
-                                 + [f"  {f['path']}: {f['transactions']} payments, {f['control_sum']}"
+                                 + [f"  {f['path']}: {f['transactions']} payments, {_n(f['control_sum'])}"
                                     for f in r["files"]] + [f"  manifest {r['manifest']}"]))
 
 
@@ -234,10 +239,10 @@ def _demo_text(r: dict[str, Any]) -> str:
     lines = [f"sample month {r['period']} done in {r['seconds']} s (flow run {r['flow_run']})",
              f"  submissions: {r['submissions']['accepted']} accepted, {r['submissions']['rejected']} rejected; "
              f"{r['rows_rejected']} rows rejected at intake",
-             f"  run {run['run_id']}: payable {run['payable_count']} for {run['payable_total']} {r['currency']}; "
+             f"  run {run['run_id']}: payable {run['payable_count']} for {_n(run['payable_total'])} {r['currency']}; "
              f"held {run['held_count']}; blocked {run['blocked_count']}"]
     lines += [f"    {c}: {n}" for c, n in run["exceptions"].items()]
-    lines += [f"  bank file {f['path']} ({f['transactions']} payments, {f['control_sum']})" for f in r["files"]]
+    lines += [f"  bank file {f['path']} ({f['transactions']} payments, {_n(f['control_sum'])})" for f in r["files"]]
     lines += [f"  manifest {r['manifest']}", f"  exception report {r['exception_report']}",
               f"  audit chain: {'intact' if r['audit']['ok'] else 'BROKEN'} ({r['audit']['entries']} entries)",
               f"  database {r['database']}"]

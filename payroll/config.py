@@ -10,10 +10,11 @@ from datetime import timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SAMPLE_DEBTOR_ACCOUNT = {"IR": "IR130130100000000000000001", "KR": "0881000000000001"}
 
 
 class Settings(BaseSettings):
@@ -24,10 +25,11 @@ class Settings(BaseSettings):
     data_dir: Path = REPO_DATA_DIR
     country: str = Field(default="IR", pattern="^(IR|KR)$")
 
-    # The institution's disbursement account: the debtor of every bank file.
+    # The institution's disbursement account: the debtor of every bank file, written in the country
+    # profile's account format (SHEBA for IR, bank code + account for KR). Empty: the sample
+    # institution's account of that country.
     debtor_name: str = "Social Security Organization - Pension Disbursement"
-    debtor_iban: str = "IR130130100000000000000001"
-    debtor_bank_code: str = "013"
+    debtor_account: str = ""
     initiating_party: str = "Social Security Organization HQ Financial Affairs"
     payment_day: int = Field(default=25, ge=1, le=28)
     # Local time of the institution; bank files carry it in CreDtTm.
@@ -36,12 +38,13 @@ class Settings(BaseSettings):
     # Refuse files before parsing them: a branch list is never this big.
     max_file_bytes: int = 2 * 1024**3
 
-    @field_validator("debtor_iban")
-    @classmethod
-    def _debtor_iban_valid(cls, value: str) -> str:
-        from payroll.identifiers import iban
+    @model_validator(mode="after")
+    def _debtor_account_valid(self) -> Settings:
+        from payroll.country import profile
 
-        return iban.validate(value)
+        account = profile(self.country).account
+        self.debtor_account = account.validate(self.debtor_account or SAMPLE_DEBTOR_ACCOUNT[self.country])
+        return self
 
     @property
     def resolved_home(self) -> Path:

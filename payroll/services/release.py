@@ -64,7 +64,9 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     period = Period.parse(run.period)
     created_at = datetime.fromisoformat(run.approved_at).astimezone(ctx.settings.tz).replace(microsecond=0)
     s = ctx.settings
-    debtor = Debtor(name=s.debtor_name, iban=s.debtor_iban, bank_code=s.debtor_bank_code)
+    account, iban = s.debtor_account, ctx.country.account_is_iban
+    debtor = Debtor(name=s.debtor_name, iban=account if iban else None, account_id=None if iban else account[3:],
+                    bank_code=ctx.country.account_bank_code(account))
     files = []
     for bank_code, group in payable.groupby("bank_code", sort=True):
         bank = banks.get(bank_code)
@@ -91,7 +93,7 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
         raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} payments for {total}, the run says "
                       f"{run.payable_count} for {run.payable_total}; nothing was released")
     manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
-                "currency": ctx.country.currency, "debtor_iban": s.debtor_iban, "run_sha256": run.content_sha256,
+                "currency": ctx.country.currency, "debtor_account": s.debtor_account, "run_sha256": run.content_sha256,
                 "transactions": count, "control_sum": total, "files": files}
     write_atomic(staging / "manifest.json",
                  (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
