@@ -14,7 +14,7 @@ from payroll.approvals import Actor, Level
 from payroll.config import Settings, load_settings
 from payroll.country import CountryProfile, profile
 from payroll.errors import NotFound, Refused
-from payroll.store.db import current_revision, make_engine, unit_of_work
+from payroll.store.db import current_revision, head_revision, make_engine, unit_of_work
 from payroll.store.models import ApprovalLevel, User
 
 
@@ -35,8 +35,12 @@ class Context:
             yield session
 
     def require_schema(self) -> None:
-        if current_revision(self.engine) is None:
+        current = current_revision(self.engine)
+        if current is None:
             raise Refused("NOT_INITIALIZED", "the database has no schema yet; run `pension init` first")
+        if current != head_revision():
+            raise Refused("SCHEMA_OUTDATED", f"the database schema is at revision {current}, this engine needs "
+                          f"{head_revision()}; run `pension init` to upgrade it")
 
     def dispose(self) -> None:
         if "engine" in self.__dict__:

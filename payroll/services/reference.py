@@ -17,12 +17,13 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from payroll import audit
-from payroll.approvals import ROLES
+from payroll.approvals import ROLES, require_role
 from payroll.country import CountryProfile
 from payroll.errors import Refused
 from payroll.intake import FileRefused, read_table
 from payroll.normalize import compact_id_series, normalize_name_series, to_ascii_digits_series
 from payroll.services.context import Context
+from payroll.services.context import actor as user_actor
 from payroll.store.db import upgrade
 from payroll.store.files import sha256_bytes
 from payroll.store.models import (
@@ -162,11 +163,16 @@ def load_reference(ctx: Context, kind: str, path: Path, actor: str = "system") -
         raise Refused("FILE_NOT_FOUND", f"{path}: no such file")
     data = path.read_bytes()
     with ctx.uow() as session:
-        return _load(session, ctx.country, kind, data, path.name, actor)
+        role = "system"
+        if actor != "system":  # a named user must be an administrator: reference data is their job
+            who = user_actor(session, actor)
+            require_role(who, ("admin",), "loading reference data")
+            role = who.role
+        return _load(session, ctx.country, kind, data, path.name, actor, role)
 
 
 def _load(session: Session, country: CountryProfile, kind: str, data: bytes, file_name: str,
-          actor: str) -> dict[str, Any]:
+          actor: str, role: str = "system") -> dict[str, Any]:
     spec = KINDS[kind]
     try:
         df = read_table(data, file_name)
@@ -194,7 +200,7 @@ def _load(session: Session, country: CountryProfile, kind: str, data: bytes, fil
     sha = sha256_bytes(data)
     session.add(ReferenceLoad(kind=kind, file_name=file_name, sha256=sha, rows=len(records), loaded_by=actor,
                               loaded_at=audit.now_iso()))
-    audit.append(session, actor=actor, role="system" if actor == "system" else "admin",
+    audit.append(session, actor=actor, role=role,
                  action=f"reference.load.{kind}", item_type="reference", item_id=kind,
                  after={"sha256": sha, "rows": len(records)}, detail={"file": file_name, "replace": spec.replace})
     return {"kind": kind, "file": file_name, "rows": len(records), "sha256": sha,

@@ -67,3 +67,16 @@ def test_users_merge_and_keep_people_who_acted(ctx: Context, tmp_path: Path) -> 
     f.write_text("user_id,name,role,branch_code,province_code\nfin-9,New Finance,finance,,\n", encoding="utf-8")
     assert load_reference(ctx, "users", f)["mode"] == "merged"
     assert _count(ctx, User) == 26
+
+
+def test_only_an_administrator_loads_reference_data(ctx: Context, tmp_path: Path) -> None:
+    f = tmp_path / "deaths.csv"
+    f.write_text("national_id,date_of_death\n0013542419,2026-01-02\n", encoding="utf-8")
+    for user, code in (("fin-1", "WRONG_ROLE"), ("audit-1", "WRONG_ROLE"), ("ghost", "NOT_FOUND")):
+        with pytest.raises(Refused) as e:
+            load_reference(ctx, "deaths", f, actor=user)
+        assert e.value.code == code
+    assert load_reference(ctx, "deaths", f, actor="admin-1")["rows"] == 1
+    with ctx.uow() as s:
+        last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+    assert (last.actor, last.role, last.action) == ("admin-1", "admin", "reference.load.deaths")

@@ -18,3 +18,24 @@ def test_migrations_match_models_and_upgrade_is_repeatable(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_commands_refuse_an_outdated_schema(tmp_path, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+    from sqlalchemy import text
+
+    from payroll.errors import Refused
+    from tests.conftest import make_context
+
+    ctx = make_context(tmp_path / "home", db_url)
+    with pytest.raises(Refused) as e:
+        ctx.require_schema()
+    assert e.value.code == "NOT_INITIALIZED"
+    upgrade(ctx.engine)
+    ctx.require_schema()
+    with ctx.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(Refused) as e:
+        ctx.require_schema()
+    assert e.value.code == "SCHEMA_OUTDATED"
+    ctx.dispose()
