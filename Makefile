@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: install demo test test-slow lock
+.PHONY: install demo test test-slow lint lock
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -22,9 +22,14 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
+lint: $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,dev]'
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # Re-resolve the pins from pyproject.toml in a scratch venv and rewrite constraints.txt.
 lock:
 	rm -rf .lockvenv && $(PY) -m venv .lockvenv
-	.lockvenv/bin/pip install -q --disable-pip-version-check '.[test]'
+	.lockvenv/bin/pip install -q --disable-pip-version-check '.[test,dev]'
 	.lockvenv/bin/pip freeze --exclude pension-engine > constraints.txt
 	rm -rf .lockvenv

@@ -40,6 +40,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal, overload
 
 from lxml import etree
 
@@ -278,7 +279,7 @@ def _write_payment_header(xf, batch: PaymentBatch) -> None:
             _leaf(xf, "IBAN", batch.debtor.iban)
         else:
             with xf.element(_T["Othr"]):
-                _leaf(xf, "Id", batch.debtor.account_id)
+                _leaf(xf, "Id", batch.debtor.account_id or "")  # _check_batch refused a debtor with neither
     with xf.element(_T["DbtrAgt"]), xf.element(_T["FinInstnId"]):
         if batch.debtor.bic is not None:
             _leaf(xf, "BICFI", batch.debtor.bic)
@@ -479,6 +480,10 @@ def _xpath(expr: str) -> etree.XPath:
     return etree.XPath(expr, namespaces=_NS, smart_strings=False)
 
 
+@overload
+def _one(node: etree._Element, expr: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def _one(node: etree._Element, expr: str, *, required: Literal[False]) -> str | None: ...
 def _one(node: etree._Element, expr: str, *, required: bool = True) -> str | None:
     found = _xpath(expr)(node)
     if len(found) > 1:

@@ -52,16 +52,16 @@ def _print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _execute(json_out: bool, action: Callable[[services.Context | None], dict[str, Any]],
+def _execute(json_out: bool, action: Callable[[services.Context], dict[str, Any]],
              human: Callable[[dict[str, Any]], str], failed: Callable[[dict[str, Any]], bool] = lambda r: False,
-             *, schema: bool = True, context: bool = True) -> None:
+             *, schema: bool = True) -> None:
     ctx = None
     try:
         try:
-            ctx = services.Context() if context else None
+            ctx = services.Context()  # cheap: the engine is created on first use
         except ValidationError as e:
             raise typer.BadParameter(f"configuration (PENSION_* environment): {e}") from None
-        if ctx is not None and schema:
+        if schema:
             ctx.require_schema()
         result = action(ctx)
     except Refused as e:
@@ -231,7 +231,7 @@ def demo(out: Annotated[Path | None, typer.Option("--out", help="Where bank file
     """Run the sample month end to end through the Prefect flow on the embedded default."""
     from flows.demo import run_demo  # Prefect is imported only by the commands that need it
 
-    _execute(json_out, lambda _: run_demo(out), _demo_text, context=False)
+    _execute(json_out, lambda _: run_demo(out), _demo_text, schema=False)
 
 
 def _demo_text(r: dict[str, Any]) -> str:
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         if json_out:
             _print_json({"error": {"code": "USAGE", "message": e.format_message()}})
         else:
-            e.show()
+            e.show()  # type: ignore[attr-defined]  # click's UsageError, vendored by Typer
         return e.exit_code
     except Exception as e:  # an engine bug, not a refusal: say so plainly, keep the contract's stdout
         if json_out:

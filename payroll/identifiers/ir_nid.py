@@ -123,8 +123,8 @@ def valid_mask(numbers: pd.Series) -> np.ndarray:
     if not ok.any():
         return ok
     fixed = s.where(ok, "0" * LENGTH)
-    d = np.frombuffer("".join(fixed.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, LENGTH)
-    d = d.astype(np.int64) - ord("0")
+    raw = np.frombuffer("".join(fixed.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, LENGTH)
+    d = raw.astype(np.int64) - ord("0")
     r = (d[:, :9] @ _WEIGHTS) % 11
     check = np.where(r < 2, r, 11 - r)
     not_all_equal = (d != d[:, :1]).any(axis=1)

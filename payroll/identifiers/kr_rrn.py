@@ -130,8 +130,8 @@ def valid_mask(numbers: pd.Series) -> np.ndarray:
     if not ok.any():
         return ok
     fixed = s.where(ok, "0001011000000")
-    d = np.frombuffer("".join(fixed.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, LENGTH)
-    d = d.astype(np.int64) - ord("0")
+    raw = np.frombuffer("".join(fixed.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, LENGTH)
+    d = raw.astype(np.int64) - ord("0")
     year = _CENTURY[d[:, 6]] + d[:, 0] * 10 + d[:, 1]
     month = d[:, 2] * 10 + d[:, 3]
     day = d[:, 4] * 10 + d[:, 5]

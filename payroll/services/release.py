@@ -62,6 +62,8 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
         ["bank_code", "branch_code", "pension_id", "national_id"], kind="stable")
     banks = {b.bank_code: b for b in session.execute(select(Bank)).scalars()}
     period = Period.parse(run.period)
+    if run.approved_at is None:
+        raise WrongState("WRONG_STATE", f"run {run.id} has no final approval time")
     created_at = datetime.fromisoformat(run.approved_at).astimezone(ctx.settings.tz).replace(microsecond=0)
     s = ctx.settings
     account, iban = s.debtor_account, ctx.country.account_is_iban

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,11 @@ def exception_rows(ctx: Context, run_id: int) -> list[dict[str, Any]]:
         load_run(session, run_id)
         found = session.execute(select(RunException).where(RunException.run_id == run_id)).scalars().all()
     codes = catalog()
-    rows = [{"code": e.code, "severity": e.severity, "stage": e.stage, "branch_code": e.branch_code,
+    rows: list[dict[str, Any]] = [{"code": e.code, "severity": e.severity, "stage": e.stage, "branch_code": e.branch_code,
              "pension_id": e.pension_id, "national_id": e.national_id, "row": e.row_no,
              "submission_id": e.submission_id, "source_sha256": e.source_sha256, "detail": e.detail,
-             "description": codes[e.code].description if e.code in codes else ""} for e in found]
+             "description": codes[e.code].description if e.code in codes else ""}
+            for e in found]
     rows.sort(key=lambda r: (-SEVERITY_RANK[r["severity"]], r["stage"] != "run", r["code"], r["branch_code"],
                              r["row"]))
     return rows
@@ -59,9 +61,7 @@ def export_exceptions(ctx: Context, run_id: int, out: Path, fmt: str = "csv") ->
     else:
         raise Refused("UNKNOWN_FORMAT", f"unknown report format {fmt!r}; csv or jsonl")
     write_atomic(Path(out), data)
-    by_code: dict[str, int] = {}
-    for r in rows:
-        by_code[r["code"]] = by_code.get(r["code"], 0) + 1
+    by_code = Counter(str(r["code"]) for r in rows)
     return {"run_id": run_id, "path": str(Path(out).resolve()), "format": fmt, "rows": len(rows),
             "by_code": dict(sorted(by_code.items()))}
 

@@ -116,6 +116,8 @@ def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
         parts = []
         for s in subs:
             try:
+                if s.rows_path is None or s.rows_sha256 is None:
+                    raise ValueError("an approved submission has no stored rows")
                 parts.append((s.id, s.branch_code, s.content_sha256, read_table_verified(Path(s.rows_path),
                                                                                          s.rows_sha256)))
             except (OSError, ValueError) as e:
