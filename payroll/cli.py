@@ -116,7 +116,8 @@ def _receipt_text(r: dict[str, Any]) -> str:
              f"  rows {r['rows']}, rejected {r['rows_rejected']}, accepted {r['accepted_rows']} for "
              f"{_n(r['accepted_total'])}; counted total {_n(r['counted_total'])} (declared {_n(r['declared_total'])})",
              f"  sha256 {r['content_sha256']}"]
-    lines += [f"  row {e['row']} {e['column'] or ''} {e['code']}: {e['message']}" for e in r["errors"][:50]]
+    lines += [f"  {'row ' + str(e['row']) if e['row'] else 'file'} {e['column'] or ''} {e['code']}: {e['message']}"
+              for e in r["errors"][:50]]
     if len(r["errors"]) > 50:
         lines.append(f"  ... {len(r['errors']) - 50} more (use --json for all)")
     return "\n".join(lines)
