@@ -15,7 +15,7 @@ from payroll.config import Settings, load_settings
 from payroll.country import CountryProfile, profile
 from payroll.errors import NotFound, Refused
 from payroll.store.db import current_revision, head_revision, make_engine, unit_of_work
-from payroll.store.models import ApprovalLevel, User
+from payroll.store.models import Approval, ApprovalLevel, User
 
 
 class Context:
@@ -52,6 +52,13 @@ def actor(session: Session, user_id: str) -> Actor:
     if user is None:
         raise NotFound("user", user_id)
     return Actor(user.user_id, user.role, user.branch_code, user.province_code)
+
+
+def signed_by(session: Session, item_type: str, item_id: int, content_sha256: str) -> set[str]:
+    """Users who already signed this content of the item (any level, any decision)."""
+    return set(session.execute(select(Approval.user_id).where(
+        Approval.item_type == item_type, Approval.item_id == item_id,
+        Approval.content_sha256 == content_sha256)).scalars())
 
 
 def chain(session: Session, item_type: str) -> list[Level]:

@@ -207,7 +207,8 @@ def _load(session: Session, country: CountryProfile, kind: str, data: bytes, fil
             "mode": "replaced" if spec.replace else "merged"}
 
 
-SAMPLE_KINDS = ("branches", "users", "registry", "deaths", "accounts")
+# what operators load with `pension load` (and the sample provides); banks and the chain come with init
+LOADABLE_KINDS = ("branches", "users", "registry", "deaths", "accounts")
 
 
 def init_database(ctx: Context, sample: bool = False, sample_dir: Path | None = None) -> dict[str, Any]:
@@ -222,7 +223,7 @@ def init_database(ctx: Context, sample: bool = False, sample_dir: Path | None = 
         loaded.append(_load(session, ctx.country, "banks", banks.read_bytes(), banks.name, "system"))
     if sample:
         sample_dir = sample_dir or (ctx.settings.data_dir / "sample")
-        for kind in SAMPLE_KINDS:
+        for kind in LOADABLE_KINDS:
             loaded.append(load_reference(ctx, kind, sample_dir / f"{kind}.csv"))
     return {"revision": revision, "database": ctx.engine.url.render_as_string(hide_password=True),
             "home": str(ctx.home), "loaded": loaded}

@@ -22,8 +22,7 @@ from payroll.errors import NotFound, Refused, WrongState
 from payroll.money import exact_sum
 from payroll.payments import build_payments, consolidate, to_table, totals_by
 from payroll.period import Period
-from payroll.services.context import Context, actor, chain
-from payroll.services.submissions import _signed_by
+from payroll.services.context import Context, actor, chain, signed_by
 from payroll.store.files import put_table, read_table_verified
 from payroll.store.models import (
     Account,
@@ -209,7 +208,7 @@ def approve_run(ctx: Context, run_id: int, *, user: str, expect_sha256: str | No
         require_current(session, run)
         levels = chain(session, "run")
         level = authorize(who, Item("run", run.id, run.created_by, run.levels_approved), levels,
-                          _signed_by(session, "run", run.id, run.content_sha256))
+                          signed_by(session, "run", run.id, run.content_sha256))
         before = run_state(run)
         now = audit.now_iso()
         session.add(Approval(item_type="run", item_id=run.id, level=level.level, user_id=user, role=who.role,

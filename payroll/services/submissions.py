@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payroll import audit
-from payroll.approvals import Item, authorize, require_role
+from payroll.approvals import Actor, Item, Level, authorize, require_role
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
 from payroll.intake import read_payee_file
 from payroll.period import Period
-from payroll.services.context import Context, actor, chain
+from payroll.services.context import Context, actor, chain, signed_by
 from payroll.store.files import put_object, put_table, sha256_bytes
 from payroll.store.models import Approval, Branch, IntakeError, Submission
 
@@ -146,25 +146,27 @@ def _item(session: Session, sub: Submission) -> Item:
                 branch.province_code if branch else None)
 
 
-def _signed_by(session: Session, item_type: str, item_id: int, sha: str) -> set[str]:
-    return set(session.execute(select(Approval.user_id).where(
-        Approval.item_type == item_type, Approval.item_id == item_id, Approval.content_sha256 == sha)).scalars())
+def _decide(session: Session, submission_id: int, user: str, doing: str
+            ) -> tuple[Submission, Actor, Level, list[Level]]:
+    """Lock the submission and check that `user` may decide its next level (approve or reject)."""
+    sub = _load_submission(session, submission_id, lock=True)
+    who = actor(session, user)
+    if sub.status != "accepted":
+        raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only a submission awaiting "
+                         f"approval can be {doing}")
+    levels = chain(session, "submission")
+    level = authorize(who, _item(session, sub), levels,
+                      signed_by(session, "submission", sub.id, sub.content_sha256))
+    return sub, who, level, levels
 
 
 def approve_submission(ctx: Context, submission_id: int, *, user: str,
                        expect_sha256: str | None = None) -> dict[str, Any]:
     with ctx.uow() as session:
-        sub = _load_submission(session, submission_id, lock=True)
-        who = actor(session, user)
-        if sub.status != "accepted":
-            raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only an accepted submission "
-                             "awaiting approval can be approved")
+        sub, who, level, levels = _decide(session, submission_id, user, "approved")
         if expect_sha256 is not None and expect_sha256 != sub.content_sha256:
             raise Refused("HASH_MISMATCH", f"submission {sub.id} has content {sub.content_sha256}, "
                           f"not {expect_sha256}: you would approve something you did not see")
-        levels = chain(session, "submission")
-        level = authorize(who, _item(session, sub), levels, _signed_by(session, "submission", sub.id,
-                                                                          sub.content_sha256))
         before = submission_state(sub)
         session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, user_id=user, role=who.role,
                              content_sha256=sub.content_sha256, decision="approve", decided_at=audit.now_iso()))
@@ -182,14 +184,7 @@ def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: st
     if not reason or not reason.strip():
         raise Refused("REASON_REQUIRED", "a rejection needs a reason the branch can act on")
     with ctx.uow() as session:
-        sub = _load_submission(session, submission_id, lock=True)
-        who = actor(session, user)
-        if sub.status != "accepted":
-            raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only a submission awaiting "
-                             "approval can be rejected")
-        levels = chain(session, "submission")
-        level = authorize(who, _item(session, sub), levels, _signed_by(session, "submission", sub.id,
-                                                                          sub.content_sha256))
+        sub, who, level, _ = _decide(session, submission_id, user, "rejected")
         before = submission_state(sub)
         session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, user_id=user, role=who.role,
                              content_sha256=sub.content_sha256, decision="reject", reason=reason.strip(),
