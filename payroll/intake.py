@@ -381,3 +381,15 @@ def read_payee_file(
         return IntakeResult(file_name, rows_read, counted_total, empty_rows, row_errors, file_errors, warnings)
     accepted = norm.drop(index=err["idx"].unique()).reset_index(drop=True)
     return IntakeResult(file_name, rows_read, counted_total, accepted, row_errors, [], warnings)
+
+
+def safe_file_name(name: str) -> str:
+    """A submitted file's name is stored and shown, never used as a path: refuse one that carries a
+    directory part, a parent reference or control characters, rather than guess what was meant."""
+    from payroll.errors import Refused
+
+    if (not name or name in (".", "..") or "/" in name or "\\" in name
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or len(name) > 255):
+        raise Refused("UNSAFE_FILE_NAME", f"file name {name!r} is not a plain file name (no folders, no '..', "
+                      "no control characters, at most 255 characters); rename the file and send it again")
+    return name

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from payroll import audit
 from payroll.approvals import Actor, Item, Level, authorize, require_role
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
-from payroll.intake import read_payee_file
+from payroll.intake import read_payee_file, safe_file_name
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
 from payroll.store.files import put_object, put_table, sha256_bytes
@@ -67,16 +67,28 @@ def _load_submission(session: Session, submission_id: int, lock: bool = False) -
     return sub
 
 
+def check_file_size(size: int, file_name: str, max_bytes: int) -> None:
+    """Refuse a file by its size alone, before a byte of it is read."""
+    if size > max_bytes:
+        raise Refused("FILE_TOO_LARGE", f"{file_name}: {size} bytes is over the limit of {max_bytes} bytes; "
+                      "the file was not read")
+
+
 def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
-           declared_count: int | None = None, declared_total: int | None = None) -> dict[str, Any]:
-    per = Period.parse(period)
+           declared_count: int | None = None, declared_total: int | None = None,
+           encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
+    """Submit a branch list from a local file (the CLI's way in)."""
     path = Path(path)
     if not path.is_file():
         raise Refused("FILE_NOT_FOUND", f"{path}: no such file")
-    size = path.stat().st_size
-    if size > ctx.settings.max_file_bytes:
-        raise Refused("FILE_TOO_LARGE", f"{path.name}: {size} bytes is over the limit of "
-                      f"{ctx.settings.max_file_bytes} bytes; the file was not read")
+    check_file_size(path.stat().st_size, path.name, ctx.settings.max_file_bytes)
+    _check_submitter(ctx, branch, user)
+    return submit_bytes(ctx, path.read_bytes(), path.name, branch=branch, period=period, user=user,
+                        declared_count=declared_count, declared_total=declared_total,
+                        encoding=encoding, sheet=sheet)
+
+
+def _check_submitter(ctx: Context, branch: str, user: str) -> Actor:
     with ctx.uow() as session:
         who = actor(session, user)
         require_role(who, ("clerk",), "submitting a branch list")
@@ -85,7 +97,19 @@ def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
         if who.branch_code != branch:
             raise PolicyViolation("OUT_OF_SCOPE", f"{user} is a clerk of branch {who.branch_code}, "
                                   f"not of branch {branch}")
-    data = path.read_bytes()
+        return who
+
+
+def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, period: str, user: str,
+                 declared_count: int | None = None, declared_total: int | None = None,
+                 encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
+    """Submit a branch list given as bytes (the inbox's and the API's way in). `file_name` is only a
+    name: any directory part is dropped. Returns the receipt; raises Refused (and stores nothing)
+    when the submitter may not submit or the file is over the size limit."""
+    per = Period.parse(period)
+    safe_file_name(file_name)
+    check_file_size(len(data), file_name, ctx.settings.max_file_bytes)
+    who = _check_submitter(ctx, branch, user)
     sha = sha256_bytes(data)
     with ctx.uow() as session:
         same = session.execute(select(Submission).where(
@@ -95,9 +119,9 @@ def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
             return receipt(session, same, duplicate=True,
                            note=f"these exact bytes are already submission {same.id}; nothing new was stored")
 
-    result = read_payee_file(data, path.name, profile=ctx.country, period=per,
+    result = read_payee_file(data, file_name, profile=ctx.country, period=per,
                              declared_count=declared_count, declared_total=declared_total)
-    raw_path, _ = put_object(ctx.home, "raw", data, path.suffix.lower()[:10])
+    raw_path, _ = put_object(ctx.home, "raw", data, Path(file_name).suffix.lower()[:10])
     rows_path = rows_sha = None
     if result.status == "accepted":
         rows_path, rows_sha = put_table(ctx.home, "rows", result.accepted_table())
@@ -107,7 +131,7 @@ def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
             Submission.branch_code == branch, Submission.period == str(per))).scalar() or 0) + 1
         sub = Submission(
             branch_code=branch, period=str(per), version=version, status=result.status, submitted_by=user,
-            submitted_at=audit.now_iso(), file_name=path.name, content_sha256=sha, raw_path=str(raw_path),
+            submitted_at=audit.now_iso(), file_name=file_name, content_sha256=sha, raw_path=str(raw_path),
             rows_path=str(rows_path) if rows_path else None, rows_sha256=rows_sha, rows=result.rows_read,
             rows_rejected=result.rows_rejected, accepted_rows=len(result.accepted),
             accepted_total=result.accepted_total, counted_total=result.counted_total,
@@ -134,7 +158,7 @@ def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
                              detail={"by": sub.id})
         audit.append(session, actor=user, role=who.role, action="submission.submit", item_type="submission",
                      item_id=sub.id, after=submission_state(sub),
-                     detail={"file": path.name, "rows": result.rows_read, "rows_rejected": result.rows_rejected,
+                     detail={"file": file_name, "rows": result.rows_read, "rows_rejected": result.rows_rejected,
                              "status": result.status, "declared_count": declared_count,
                              "declared_total": declared_total, "counted_total": result.counted_total})
         return receipt(session, sub, supersedes=superseded)
