@@ -114,29 +114,67 @@ def mask(number: str) -> str:
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
 
 
+def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lookup tables indexed by ASCII bytes (``?`` stands for any non-ASCII character).
+
+    ``kind``: 1 digit, 2 upper-case letter, 0 anything else. ``step``: one ISO 7064 mod 97-10 step,
+    ``step[r << 8 | byte] = (r * multiplier + value) % 97`` for a remainder ``r`` < 97, where ``value`` is
+    0..9 for a digit and 10 (A) .. 35 (Z) for a letter and ``multiplier`` is 10, or 100 for a letter (it
+    reads as two digits). ``expected``: expected length by country code, 0 when any of 15..34 is fine.
+    """
+    kind = np.zeros(256, dtype=np.uint8)
+    value = np.zeros(256, dtype=np.int64)
+    multiplier = np.ones(256, dtype=np.int64)
+    digits = np.frombuffer(b"0123456789", dtype=np.uint8)
+    letters = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
+    kind[digits], value[digits], multiplier[digits] = 1, np.arange(10), 10
+    kind[letters], value[letters], multiplier[letters] = 2, np.arange(10, 36), 100
+    step = (np.arange(97)[:, None] * multiplier + value) % 97
+    expected = np.zeros((256, 256), dtype=np.uint8)
+    for country, length in LENGTHS.items():
+        expected[ord(country[0]), ord(country[1])] = length
+    return kind, step.astype(np.uint16).ravel(), expected
+
+
+_KIND, _STEP, _EXPECTED = _byte_tables()
+_BATCH = 1 << 16  # rows encoded at a time: bounds the temporaries whatever the Series length
+
+
+def _valid_rows(t: np.ndarray) -> np.ndarray:
+    """:func:`is_valid` for compacted values of one length, as a transposed ``(length, rows)`` byte array."""
+    length = t.shape[0]
+    kind = _KIND[t]
+    ok = (kind[:2] == 2).all(axis=0) & (kind[2:4] == 1).all(axis=0) & (kind[4:] != 0).all(axis=0)
+    expected = _EXPECTED[t[0], t[1]]
+    ok &= (expected == 0) | (expected == length)
+    is_ir = (t[0] == ord("I")) & (t[1] == ord("R"))
+    ok &= ~is_ir | ((kind[4:] == 1).all(axis=0) if length == 26 else False)
+    if not ok.all():
+        t = t[:, ok]
+    r = np.zeros(t.shape[1], dtype=np.uint16)  # remainder < 97, so r << 8 | byte < 2**15
+    for pos in [*range(4, length), *range(4)]:  # mod 97-10 of number[4:] + number[:4], digit by digit
+        np.take(_STEP, (r << 8) | t[pos], out=r, mode="clip")
+    ok[ok] = r == 1
+    return ok
+
+
 def valid_mask(numbers: pd.Series) -> np.ndarray:
-    """Vectorized :func:`is_valid` over an already compacted Series; mod 97 folded over int64 columns.
+    """Vectorized :func:`is_valid` over an already compacted Series; missing values are invalid.
+
+    Values are grouped by length and encoded in batches to ``(length, rows)`` byte arrays; the structure,
+    country length, SHEBA digits and mod 97-10 checks then run over character positions, not rows.
 
     >>> valid_mask(pd.Series(['IR820540102680020817909002', 'IR820540102680020817909003', None])).tolist()
     [True, False, False]
     """
     s = pd.Series(numbers, copy=False).astype("str").fillna("")
-    ok = s.str.fullmatch(_STRUCTURE).to_numpy(dtype=bool, na_value=False, copy=True)
-    country = s.str.slice(0, 2)
-    expected = country.map(LENGTHS).to_numpy(dtype=np.float64, na_value=np.nan)
-    length = s.str.len().to_numpy(dtype=np.int64)
-    ok &= np.where(np.isnan(expected), True, length == expected)
-    is_ir = (country == "IR").to_numpy(dtype=bool, na_value=False, copy=True)
-    ok &= ~is_ir | s.str.fullmatch(_IR_RE.pattern).to_numpy(dtype=bool, na_value=False, copy=True)
-    if not ok.any():
-        return ok
-    fixed = s.where(ok, "XX00" + "0" * 11)
-    rearranged = (fixed.str.slice(4) + fixed.str.slice(0, 4)).str.rjust(MAX_LENGTH, "0")
-    c = np.frombuffer("".join(rearranged.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, MAX_LENGTH)
-    c = c.astype(np.int64)
-    letter = c >= ord("A")
-    value = np.where(letter, c - (ord("A") - 10), c - ord("0"))
-    r = np.zeros(len(s), dtype=np.int64)
-    for col in range(MAX_LENGTH):  # loop over character positions, not rows
-        r = np.where(letter[:, col], r * 100 + value[:, col], r * 10 + value[:, col]) % 97
-    return ok & (r == 1)
+    lengths = s.str.len().to_numpy(dtype=np.int64, na_value=0)
+    ok = np.zeros(len(s), dtype=bool)
+    in_range = lengths[(lengths >= MIN_LENGTH) & (lengths <= MAX_LENGTH)]
+    for length in (np.flatnonzero(np.bincount(in_range - MIN_LENGTH)) + MIN_LENGTH).tolist():
+        rows = np.flatnonzero(lengths == length)
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            text = "".join(s.iloc[batch].tolist()).encode("ascii", "replace")  # one byte per character
+            ok[batch] = _valid_rows(np.frombuffer(text, dtype=np.uint8).reshape(-1, length).T.copy())
+    return ok

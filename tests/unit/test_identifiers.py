@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 from collections.abc import Callable
 from types import ModuleType
@@ -378,3 +379,146 @@ def test_valid_mask_object_series_with_missing() -> None:
     s = pd.Series(["0013542419", pd.NA, None, "0013542418"], dtype=object)
     assert ir_nid.valid_mask(s).tolist() == [True, False, False, False]
     assert kr_account.valid_mask(pd.Series([], dtype="str")).tolist() == []
+
+
+# --------------------------------------------------------------------------- iban.valid_mask at scale
+
+
+def _reference_iban_valid_mask(numbers: pd.Series) -> np.ndarray:
+    """The former ``iban.valid_mask`` (regexes, a Series.map of the lengths, an (n, 34) int64 fold), verbatim."""
+    s = pd.Series(numbers, copy=False).astype("str").fillna("")
+    ok = s.str.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}").to_numpy(dtype=bool, na_value=False, copy=True)
+    country = s.str.slice(0, 2)
+    expected = country.map(iban.LENGTHS).to_numpy(dtype=np.float64, na_value=np.nan)
+    length = s.str.len().to_numpy(dtype=np.int64)
+    ok &= np.where(np.isnan(expected), True, length == expected)
+    is_ir = (country == "IR").to_numpy(dtype=bool, na_value=False, copy=True)
+    ok &= ~is_ir | s.str.fullmatch(r"IR[0-9]{24}").to_numpy(dtype=bool, na_value=False, copy=True)
+    if not ok.any():
+        return ok
+    fixed = s.where(ok, "XX00" + "0" * 11)
+    rearranged = (fixed.str.slice(4) + fixed.str.slice(0, 4)).str.rjust(34, "0")
+    c = np.frombuffer("".join(rearranged.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 34)
+    c = c.astype(np.int64)
+    letter = c >= ord("A")
+    value = np.where(letter, c - (ord("A") - 10), c - ord("0"))
+    r = np.zeros(len(s), dtype=np.int64)
+    for col in range(34):
+        r = np.where(letter[:, col], r * 100 + value[:, col], r * 10 + value[:, col]) % 97
+    return ok & (r == 1)
+
+
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _iban_with_check(country: str, bban: str) -> str:
+    """country + mod 97-10 check digits + bban, computed independently of the module."""
+    n = int("".join(str(int(ch, 36)) for ch in bban + country + "00"))
+    return f"{country}{98 - n % 97:02d}{bban}"
+
+
+def _gen_iban_mixed(rng: random.Random) -> str | None:
+    def alnum(n: int) -> str:
+        return "".join(rng.choices(_ALNUM, k=n))
+
+    def digits(n: int) -> str:
+        return "".join(rng.choices(_ALNUM[:10], k=n))
+
+    country, bban = rng.choice(
+        [
+            lambda: ("IR", digits(22)),
+            lambda: ("IR", rng.choice(["012", "013", "017", "054"]) + digits(19)),
+            lambda: ("IR", digits(21) + rng.choice("ABZ")),  # checksum fine, SHEBA needs digits
+            lambda: ("IR", digits(rng.choice([21, 23]))),  # checksum fine, wrong SHEBA length
+            lambda: ("DE", digits(18)),
+            lambda: ("GB", "NWBK" + digits(14)),
+            lambda: ("FR", digits(10) + alnum(11) + digits(2)),
+            lambda: ("NL", "ABNA" + digits(10)),
+            lambda: ("TR", digits(6) + alnum(16)),
+            lambda: ("NO", digits(11)),  # 15, the shortest
+            lambda: ("MT", "MALT" + alnum(23)),
+            lambda: ("LC", alnum(28)),  # 32
+            lambda: ("XK", alnum(rng.randint(11, 30))),  # not in the table: any of 15..34
+            lambda: ("QQ", alnum(rng.choice([10, 31]))),  # 14 and 35: out of range, checksum fine
+            lambda: ("DE", digits(rng.choice([17, 19]))),  # table length violated, checksum fine
+        ]
+    )()
+    number = _iban_with_check(country, bban)
+    kind = rng.randrange(24)
+    if kind == 0:
+        i = rng.randrange(2, len(number))
+        number = number[:i] + rng.choice(_ALNUM[:10]) + number[i + 1 :]
+    elif kind == 1:
+        i = rng.randrange(2, len(number) - 1)
+        number = number[:i] + number[i + 1] + number[i] + number[i + 2 :]
+    elif kind == 2:
+        number = number.lower()
+    elif kind == 3:
+        i = rng.randrange(len(number))
+        number = number[:i] + number[i].lower() + number[i + 1 :]
+    elif kind == 4:
+        number = rng.choice([number[:-1], number + rng.choice(_ALNUM), number[: rng.randrange(16)]])
+    elif kind == 5:  # non-ASCII digits and look-alikes; keeps the length in characters
+        i = rng.randrange(len(number))
+        number = number[:i] + rng.choice("۷٣０５ＩＲİıKÅß\u200c") + number[i + 1 :]
+    elif kind == 6:
+        number = number.translate(PERSIAN)
+    elif kind == 7:
+        i = rng.randrange(len(number))
+        number = number[:i] + rng.choice(" -#?*\n\t\x00.") + number[i + 1 :]
+    elif kind == 8:
+        number = rng.choice([" ".join(number[i : i + 4] for i in range(0, len(number), 4)), number + "\n"])
+    elif kind == 9:
+        number = rng.choice(["", " ", "IR", "XX00", "0" * 26, "A" * 34, digits(26), alnum(26)])
+    elif kind == 10:
+        return None
+    elif kind == 11:  # check digits or country code not in place
+        i = rng.randrange(4)
+        number = number[:i] + rng.choice("AZ09") + number[i + 1 :]
+    return number
+
+
+@functools.cache
+def _iban_mixed_values() -> list[str | None]:
+    rng = random.Random(20250707)
+    return [_gen_iban_mixed(rng) for _ in range(50_000)]
+
+
+@pytest.mark.parametrize("batch", [None, 997])
+def test_iban_valid_mask_agrees_at_scale(batch: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    if batch is not None:  # several batches per length group, and a last one that is shorter
+        monkeypatch.setattr(iban, "_BATCH", batch)
+    values = _iban_mixed_values()
+    raw = pd.Series(values, dtype="str")
+    raw.iloc[random.Random(7).sample(range(len(values)), 50)] = pd.NA
+
+    # the uncompacted values (lower case, spaces and non-ASCII digits are all invalid here), as str and object
+    mask = iban.valid_mask(raw)
+    assert isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == (len(values),)
+    assert np.array_equal(mask, _reference_iban_valid_mask(raw))
+    as_object = raw.astype(object).where(raw.notna(), None)
+    assert np.array_equal(iban.valid_mask(as_object), mask)
+
+    # the compacted values, against the former implementation and the scalar is_valid
+    compacted = iban.compact_series(raw)
+    mask = iban.valid_mask(compacted)
+    assert np.array_equal(mask, _reference_iban_valid_mask(compacted))
+    expected = np.array([isinstance(v, str) and iban.is_valid(v) for v in compacted.tolist()])
+    mismatches = [(values[i], bool(mask[i])) for i in np.flatnonzero(mask != expected)]
+    assert not mismatches
+
+    # the data exercises both outcomes, many lengths and countries
+    assert 10_000 <= int(mask.sum()) <= len(values) - 10_000
+    valid = compacted[mask]
+    assert set(valid.str.len()) >= {15, 18, 22, 26, 27, 31, 32, 34}
+    assert set(valid.str.slice(0, 2)) >= {"IR", "DE", "GB", "FR", "NL", "TR", "NO", "MT", "XK"}
+
+
+def test_iban_valid_mask_odd_inputs() -> None:
+    ok = "IR820540102680020817909002"
+    values = [ok, None, np.nan, pd.NA, "", 820540102680020817909002, 1.5, ok + "\n", " " + ok, ok.lower()]
+    s = pd.Series(values, dtype=object)
+    assert iban.valid_mask(s).tolist() == _reference_iban_valid_mask(s).tolist()
+    assert iban.valid_mask(s).tolist() == [True] + [False] * 9
+    assert iban.valid_mask(pd.Series([], dtype="str")).tolist() == []
+    assert iban.valid_mask(pd.Series([None, None], dtype=object)).tolist() == [False, False]
