@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     utc_offset_minutes: int = 210
 
     # Refuse files before parsing them: a branch list is never this big.
-    max_file_bytes: int = 2 * 1024**3
+    max_file_bytes: int = 256 * 1024**2
+    max_rows: int = 2_000_000
+    # The quality gate refuses a whole list when more than this share of its rows have errors.
+    max_bad_row_percent: float = Field(default=5.0, ge=0, le=100)
 
     @model_validator(mode="after")
     def _debtor_account_valid(self) -> Settings:

@@ -60,6 +60,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gate_memo() -> Iterator[None]:
+    """The quality gate is a pure function of (rows, country, period, rules) and costs ~0.5 s of Great
+    Expectations overhead per file however small; the integration tests submit the same sample files
+    hundreds of times. Within this test process the gate runs once per distinct file and its result
+    is reused for identical rows. Every distinct file still goes through GX; the gate's own tests
+    (tests/unit/test_gate.py, test_bad_input.py) see only distinct frames, and the CLI, demo and
+    collection tests run in processes of their own, without the memo."""
+    import pandas as pd
+
+    from payroll.intake import payee_file
+
+    real = payee_file.default_gate
+    memo: dict[tuple[object, ...], object] = {}
+
+    def memoized(frame: pd.DataFrame, profile: object, period: object) -> object:
+        key = (tuple(frame.columns), len(frame), int(pd.util.hash_pandas_object(frame, index=False).sum()),
+               profile.code, str(period))  # type: ignore[attr-defined]
+        if key not in memo:
+            memo[key] = real(frame, profile, period)  # type: ignore[arg-type]
+        return memo[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(payee_file, "default_gate", memoized)
+        yield
+
+
 def make_context(home: Path, db_url: str, **overrides: object) -> Context:
     return Context(Settings(home=home, db_url=db_url, **overrides))
 

@@ -1,41 +1,35 @@
-"""Intake of a branch payee list: bytes in, normalized rows and findings out. No database, no I/O.
+"""Intake of a branch payee list: bytes in, typed rows, findings and the quality gate's verdict out.
 
-Whole-file problems (unreadable, missing columns, no rows, declared totals that do not reconcile)
-reject the file; row problems reject the row with its row number, column and a reason. Row numbers
-follow the spreadsheet convention: the header is row 1, the first data row is row 2. Every rule runs
-on whole columns; Python loops only touch the few rows that failed, to word their messages.
+No database, no files written. The steps, each its own module:
+1. reading: format, encoding, delimiter, size and row limits -> text cells (payroll.intake.reading)
+2. columns: the branch system's headers -> payee fields, unknown columns reported (.columns)
+3. parsing: digits, separators, dates, labels -> typed rows; what cannot be read exactly is a finding
+   (.parsing)
+4. exact copies of an earlier row are dropped with a finding
+5. the quality gate (validations, Great Expectations): not-null, id patterns and check digits,
+   amounts and ages per benefit type, uniqueness
+6. file-level verdicts: declared count and total, the period, the share of bad rows
+Row numbers follow the spreadsheet convention: the header is row 1, the first data row is row 2.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from payroll.benefits import benefit_rules
 from payroll.country import CountryProfile
+from payroll.intake.columns import PAYEE_COLUMNS, expected_headers, resolve
+from payroll.intake.findings import FileRefused, Finding
+from payroll.intake.parsing import AMOUNT_COLUMNS, Problems, parse_rows
+from payroll.intake.reading import read_raw
 from payroll.money import exact_sum
-from payroll.normalize import compact_id_series, normalize_name_series, to_ascii_digits_series
 from payroll.period import Period
-
-PAYEE_COLUMNS = (
-    "pension_id", "national_id", "full_name", "birth_date", "benefit_type",
-    "gross_amount", "deduction_amount", "net_amount", "account_code",
-)
-AMOUNT_COLUMNS = ("gross_amount", "deduction_amount", "net_amount")
-BENEFIT_TYPES = ("OLD_AGE", "DISABILITY", "SURVIVOR")
-MAX_AMOUNT_DIGITS = 15  # far above any pension; keeps every amount and sum exact in int64
-
-_PENSION_ID = r"[A-Za-z0-9]{1,20}"
-_AMOUNT = rf"-?[0-9]{{1,{MAX_AMOUNT_DIGITS}}}"
-_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 ROWS_SCHEMA = pa.schema([
     ("row_no", pa.int32()),
@@ -52,18 +46,9 @@ ROWS_SCHEMA = pa.schema([
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One reason to refuse a row (row set) or a whole file (row None)."""
-
-    code: str
-    message: str
-    row: int | None = None
-    column: str | None = None
-    pension_id: str | None = None
-    national_id: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+class Limits:
+    max_rows: int | None = None
+    max_bad_row_percent: float = 100.0  # a file with more bad rows than this is refused whole
 
 
 @dataclass
@@ -75,6 +60,8 @@ class IntakeResult:
     row_errors: list[Finding] = field(default_factory=list)
     file_errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)  # format, encoding, delimiter, sheet, columns
+    gate: Any = None  # validations.gate.GateResult when the gate ran
 
     @property
     def status(self) -> str:
@@ -93,226 +80,17 @@ class IntakeResult:
                                     preserve_index=False)
 
 
-class FileRefused(Exception):
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(finding.message)
-        self.finding = finding
+Gate = Callable[[pd.DataFrame, CountryProfile, Period], Any]
 
 
-# --- reading ----------------------------------------------------------------------------------------
+def default_gate(frame: pd.DataFrame, profile: CountryProfile, period: Period) -> Any:
+    from validations.gate import run_gate  # Great Expectations loads only when a file is checked
+
+    return run_gate(frame, profile, period, benefit_rules(profile.code))
 
 
-def _refuse(code: str, message: str, row: int | None = None, column: str | None = None) -> FileRefused:
-    return FileRefused(Finding(code, message, row=row, column=column))
-
-
-def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise _refuse("FILE_MALFORMED", f"{file_name}: NUL byte in line {line}; not a text file", row=line)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise _refuse("ENCODING", f"{file_name}: not valid UTF-8 at byte {e.start} (line {line}); "
-                      "save the file as UTF-8 and send it again", row=line) from None
-    if not text.strip():
-        raise _refuse("EMPTY_FILE", f"{file_name}: the file is empty")
-    _refuse_repeated_columns(next(csv.reader(io.StringIO(text)), []), file_name)
-    try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                           skip_blank_lines=False, engine="c")
-    except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise _refuse("FILE_MALFORMED", f"{file_name}: {e}".strip(),
-                      row=int(m.group(1)) if m else None) from None
-
-
-def _refuse_repeated_columns(names: list[str], file_name: str) -> None:
-    stripped = [str(n).strip().lstrip("\ufeff") for n in names]
-    repeated = sorted({n for n in stripped if stripped.count(n) > 1})
-    if repeated:
-        raise _refuse("DUPLICATE_COLUMN", f"{file_name}: column(s) {', '.join(repeated)} appear twice in the "
-                      "header", row=1, column=repeated[0])
-
-
-def _read_parquet(data: bytes, file_name: str) -> pd.DataFrame:
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-        _refuse_repeated_columns(parquet.schema_arrow.names, file_name)
-        table = parquet.read()
-    except (pa.ArrowInvalid, OSError) as e:
-        raise _refuse("FILE_MALFORMED", f"{file_name}: not a readable Parquet file ({e})") from None
-    columns: dict[str, pd.Series] = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        t = col.type
-        if name in AMOUNT_COLUMNS and pa.types.is_floating(t):
-            raise _refuse("INVALID_AMOUNT", f"{file_name}: column {name} holds floating-point numbers; "
-                          "amounts must be whole numbers of minor units (integers)", column=name)
-        if pa.types.is_timestamp(t):
-            col = pc.cast(col, pa.date32(), safe=False)
-        # text conversion in Arrow: an integer column with a null stays integer text, never float
-        columns[name] = pc.cast(col, pa.string()).to_pandas().fillna("").astype(str)
-    return pd.DataFrame(columns)
-
-
-def read_table(data: bytes, file_name: str) -> pd.DataFrame:
-    """Every cell as text; whole-file problems raise FileRefused."""
-    lower = file_name.lower()
-    if lower.endswith(".parquet") or data[:4] == b"PAR1":
-        return _read_parquet(data, file_name)
-    if lower.endswith((".csv", ".txt")):
-        return _read_csv(data, file_name)
-    raise _refuse("UNSUPPORTED_FORMAT", f"{file_name}: unsupported file type; send CSV (UTF-8) or Parquet")
-
-
-# --- row rules --------------------------------------------------------------------------------------
-
-
-class _Errors:
-    """Collects (row index, column, code, message) from vectorized rules."""
-
-    def __init__(self) -> None:
-        self.parts: list[pd.DataFrame] = []
-
-    def add(self, mask: pd.Series | np.ndarray, column: str, code: str, message: pd.Series | str) -> None:
-        mask = np.asarray(mask, dtype=bool)
-        if not mask.any():
-            return
-        idx = np.flatnonzero(mask)
-        msg = message[mask].to_numpy() if isinstance(message, pd.Series) else np.full(idx.size, message)
-        self.parts.append(pd.DataFrame({"idx": idx, "column": column, "code": code, "message": msg}))
-
-    def frame(self) -> pd.DataFrame:
-        if not self.parts:
-            return pd.DataFrame({"idx": np.array([], dtype=np.int64), "column": [], "code": [], "message": []})
-        return pd.concat(self.parts, ignore_index=True).sort_values(["idx"], kind="stable")
-
-
-def _quoted(s: pd.Series) -> pd.Series:
-    return "'" + s.astype(str) + "'"
-
-
-def _identifier_reasons(module: Any, values: pd.Series, bad: np.ndarray, label: str) -> pd.Series:
-    """Word the reason for each invalid identifier; loops only over the failures."""
-    out = pd.Series("", index=values.index, dtype=object)
-    for i in np.flatnonzero(bad):
-        try:
-            module.validate(values.iat[i])
-            reason = "is not valid"
-        except Exception as e:  # stdnum's ValidationError subclasses carry a precise message
-            reason = str(e).rstrip(".").lower() or "is not valid"
-        out.iat[i] = f"{label} {module.mask(values.iat[i]) if len(values.iat[i]) > 4 else values.iat[i]!r}: {reason}"
-    return out
-
-
-def validate_rows(raw: pd.DataFrame, profile: CountryProfile, period: Period,
-                  row_numbers: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Normalize and check every row (positional index). Returns (normalized frame, errors keyed by
-    position). `row_numbers` are the rows as the file numbers them (default: position + 2)."""
-    if row_numbers is None:
-        row_numbers = np.arange(len(raw)) + 2
-    errors = _Errors()
-    norm = pd.DataFrame(index=raw.index)
-    stripped = {c: raw[c].astype(str).str.strip() for c in PAYEE_COLUMNS}
-    empty = {c: (stripped[c] == "").to_numpy() for c in PAYEE_COLUMNS}
-    for c in PAYEE_COLUMNS:
-        errors.add(empty[c], c, "MISSING_VALUE", f"{c} is empty")
-
-    norm["pension_id"] = compact_id_series(stripped["pension_id"])
-    bad = ~empty["pension_id"] & ~norm["pension_id"].str.fullmatch(_PENSION_ID, flags=re.ASCII).to_numpy(bool)
-    errors.add(bad, "pension_id", "INVALID_PENSION_ID",
-               "pension id " + _quoted(stripped["pension_id"]) + " is not 1 to 20 letters or digits")
-
-    norm["national_id"] = profile.national_id.compact_series(stripped["national_id"])
-    bad = ~empty["national_id"] & ~profile.national_id.valid_mask(norm["national_id"])
-    errors.add(bad, "national_id", "INVALID_NATIONAL_ID",
-               _identifier_reasons(profile.national_id, norm["national_id"], bad, "national id"))
-
-    norm["full_name"] = normalize_name_series(stripped["full_name"])
-    now_empty = ~empty["full_name"] & (norm["full_name"] == "").to_numpy()
-    errors.add(now_empty, "full_name", "MISSING_VALUE", "full_name has no letters")
-
-    birth = to_ascii_digits_series(stripped["birth_date"])
-    parsed = pd.to_datetime(birth.where(birth.str.fullmatch(_DATE, flags=re.ASCII)), format="%Y-%m-%d",
-                            errors="coerce")
-    bad = ~empty["birth_date"] & parsed.isna().to_numpy()
-    errors.add(bad, "birth_date", "INVALID_DATE",
-               "birth date " + _quoted(stripped["birth_date"]) + " is not a real date written YYYY-MM-DD")
-    implausible = (parsed.dt.year < 1900) | (parsed > pd.Timestamp(period.end))
-    errors.add(implausible.fillna(False).to_numpy(bool), "birth_date", "INVALID_DATE",
-               "birth date " + _quoted(birth) + f" is before 1900 or after the period {period}")
-    norm["birth_date"] = birth
-
-    norm["benefit_type"] = stripped["benefit_type"].str.upper()
-    bad = ~empty["benefit_type"] & ~norm["benefit_type"].isin(BENEFIT_TYPES).to_numpy()
-    errors.add(bad, "benefit_type", "UNKNOWN_BENEFIT_TYPE",
-               "benefit type " + _quoted(stripped["benefit_type"]) + " is not one of " + ", ".join(BENEFIT_TYPES))
-
-    parsed_ok: dict[str, np.ndarray] = {}
-    for c in AMOUNT_COLUMNS:
-        text = to_ascii_digits_series(stripped[c])
-        ok = text.str.fullmatch(_AMOUNT, flags=re.ASCII).to_numpy(bool)
-        errors.add(~empty[c] & ~ok, c, "INVALID_AMOUNT",
-                   f"{c} " + _quoted(stripped[c]) + " is not a whole number of minor units "
-                   f"(digits only, at most {MAX_AMOUNT_DIGITS})")
-        norm[c] = pd.to_numeric(text.where(ok, "0")).astype("int64")
-        parsed_ok[c] = ok
-    gross, ded, net = (norm[c].to_numpy() for c in AMOUNT_COLUMNS)
-    errors.add(parsed_ok["gross_amount"] & (gross <= 0), "gross_amount", "NON_POSITIVE_AMOUNT",
-               "gross_amount " + norm["gross_amount"].astype(str) + " must be positive")
-    errors.add(parsed_ok["deduction_amount"] & (ded < 0), "deduction_amount", "NON_POSITIVE_AMOUNT",
-               "deduction_amount " + norm["deduction_amount"].astype(str) + " must not be negative")
-    errors.add(parsed_ok["net_amount"] & (net <= 0), "net_amount", "NON_POSITIVE_AMOUNT",
-               "net_amount " + norm["net_amount"].astype(str) + " must be positive")
-    all_ok = parsed_ok["gross_amount"] & parsed_ok["deduction_amount"] & parsed_ok["net_amount"]
-    errors.add(all_ok & (net != gross - ded), "net_amount", "AMOUNT_MISMATCH",
-               "net_amount " + norm["net_amount"].astype(str) + " is not gross_amount "
-               + norm["gross_amount"].astype(str) + " minus deduction_amount "
-               + norm["deduction_amount"].astype(str))
-
-    norm["account_code"] = profile.account.compact_series(stripped["account_code"])
-    bad = ~empty["account_code"] & ~profile.account.valid_mask(norm["account_code"])
-    errors.add(bad, "account_code", "INVALID_ACCOUNT_CODE",
-               _identifier_reasons(profile.account, norm["account_code"], bad, "account code"))
-    if profile.account_is_iban:
-        foreign = ~empty["account_code"] & ~bad & ~norm["account_code"].str.startswith(profile.code).to_numpy(bool)
-        errors.add(foreign, "account_code", "INVALID_ACCOUNT_CODE",
-                   "account code is a " + norm["account_code"].str.slice(0, 2) + f" IBAN; pensions are paid to "
-                   f"{profile.code} accounts")
-
-    _duplicates(norm, empty, errors, row_numbers)
-    return norm, errors.frame()
-
-
-def _duplicates(norm: pd.DataFrame, empty: dict[str, np.ndarray], errors: _Errors,
-                row_numbers: np.ndarray) -> None:
-    """(pension_id, national_id) must be unique in a file. An exact copy of an earlier row is
-    rejected and the first kept; rows sharing the key with different contents are all rejected,
-    because nobody can tell which one is right. Detection is vectorized; the loop runs over
-    duplicated groups only."""
-    keyed = ~(empty["pension_id"] | empty["national_id"])
-    key = norm["pension_id"] + "\x1f" + norm["national_id"]
-    dup = key.duplicated(keep=False).to_numpy() & keyed
-    if not dup.any():
-        return
-    content = pd.util.hash_pandas_object(norm[dup], index=False)
-    mask = np.zeros(len(norm), dtype=bool)
-    message = pd.Series("", index=norm.index, dtype=object)
-    for group in content.groupby(key[dup], sort=False).groups.values():
-        rows = list(group)
-        if content[rows].nunique() == 1:
-            for i in rows[1:]:
-                mask[i], message[i] = True, f"exact copy of row {row_numbers[rows[0]]}"
-        else:
-            for i in rows:
-                others = ", ".join(str(row_numbers[j]) for j in rows if j != i)
-                mask[i] = True
-                message[i] = f"pension id and national id also appear in row(s) {others} with different values"
-    errors.add(mask, "pension_id", "DUPLICATE_ROW", message)
-
-
-# --- the whole file ---------------------------------------------------------------------------------
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=ROWS_SCHEMA.field(c).type.to_pandas_dtype()) for c in ROWS_SCHEMA.names})
 
 
 def read_payee_file(
@@ -323,64 +101,158 @@ def read_payee_file(
     period: Period,
     declared_count: int | None = None,
     declared_total: int | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    system: str | None = None,
+    limits: Limits = Limits(),
+    gate: Gate | None = None,
 ) -> IntakeResult:
-    empty_rows = pd.DataFrame({c: pd.Series(dtype=ROWS_SCHEMA.field(c).type.to_pandas_dtype())
-                               for c in ROWS_SCHEMA.names})
-
-    def refused(f: Finding, rows_read: int = 0, total: int | None = None) -> IntakeResult:
-        return IntakeResult(file_name, rows_read, total, empty_rows, file_errors=[f])
+    def refused(f: Finding, rows_read: int = 0, total: int | None = None, **kw: Any) -> IntakeResult:
+        return IntakeResult(file_name, rows_read, total, _empty_rows(), file_errors=[f], **kw)
 
     try:
-        raw = read_table(data, file_name)
+        raw = read_raw(data, file_name, encoding=encoding, sheet=sheet, max_rows=limits.max_rows)
     except FileRefused as e:
         return refused(e.finding)
+    source = raw.describe()
+    warnings = list(raw.warnings)
 
-    raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
-    missing = [c for c in PAYEE_COLUMNS if c not in raw.columns]
-    if missing:
-        return refused(Finding("MISSING_COLUMNS", f"{file_name}: missing column(s) {', '.join(missing)}; "
-                               f"the header must name {', '.join(PAYEE_COLUMNS)}", row=1, column=missing[0]))
-    warnings = [Finding("UNKNOWN_COLUMN", f"{file_name}: column {c!r} is not part of the payee list and "
-                        "was not read", row=1, column=c) for c in raw.columns if c not in PAYEE_COLUMNS]
-    raw = raw.reset_index(drop=True)
-    blank = (raw.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
+    resolution = resolve(list(raw.frame.columns), system)
+    if resolution.repeated:
+        f, headers = next(iter(resolution.repeated.items()))
+        return refused(Finding("DUPLICATE_COLUMN", f"{file_name}: columns {', '.join(repr(h) for h in headers)} "
+                               f"all name {f}; keep one", row=1, column=headers[1]), source=source)
+    if resolution.missing:
+        named = "; ".join(f"{c} ({' / '.join(expected_headers(c, system))})" for c in resolution.missing)
+        return refused(Finding("MISSING_COLUMNS", f"{file_name}: no column for {named}", row=1,
+                               column=resolution.missing[0]), source=source)
+    warnings += [Finding("UNKNOWN_COLUMN", f"{file_name}: column {c!r} is not part of the payee list and was "
+                         "not read", row=1, column=c) for c in resolution.unknown]
+    floats = [f for f in AMOUNT_COLUMNS
+              if any(resolution.rename.get(c) == f for c in raw.float_columns)]
+    if floats:
+        return refused(Finding("INVALID_AMOUNT", f"{file_name}: column {floats[0]} holds floating-point "
+                               "numbers; amounts must be whole numbers of minor units (integers)",
+                               column=floats[0]), source=source)
+    source["columns"] = {h: f for h, f in resolution.rename.items() if h != f}
+    table = raw.frame.rename(columns=resolution.rename)
+    table = table[[c for c in table.columns if c in resolution.rename.values()]]
+
+    blank = (table.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
     if blank.any():  # an empty line is not a payee; say so, and keep every other row's true number
-        lines = ", ".join(str(i + 2) for i in np.flatnonzero(blank)[:10])
+        shown = ", ".join(str(n) for n in raw.row_numbers[blank][:10])
         warnings.append(Finding("BLANK_ROWS", f"{file_name}: {int(blank.sum())} empty row(s) ignored "
-                                f"(row {lines}{', ...' if blank.sum() > 10 else ''})"))
-    row_numbers = np.flatnonzero(~blank) + 2
-    raw = raw[~blank].reset_index(drop=True)
-    rows_read = len(raw)
+                                f"(row {shown}{', ...' if blank.sum() > 10 else ''})"))
+    row_numbers = raw.row_numbers[~blank]
+    table = table[~blank].reset_index(drop=True)
+    rows_read = len(table)
     if rows_read == 0:
-        return refused(Finding("NO_ROWS", f"{file_name}: the file has a header but no payee rows"))
+        return refused(Finding("NO_ROWS", f"{file_name}: the file has a header but no payee rows"), source=source)
 
-    norm, err = validate_rows(raw, profile, period, row_numbers)
-
-    net_text = to_ascii_digits_series(raw["net_amount"].astype(str).str.strip())
-    net_ok = net_text.str.fullmatch(_AMOUNT, flags=re.ASCII).to_numpy(bool)
-    counted_total = exact_sum(norm["net_amount"].to_numpy()[net_ok])
-
-    file_errors: list[Finding] = []
-    if declared_count is not None and declared_count != rows_read:
-        file_errors.append(Finding("DECLARED_COUNT_MISMATCH",
-                                   f"{file_name}: declared {declared_count} rows but the file has {rows_read}"))
-    if declared_total is not None and declared_total != counted_total:
-        unparsed = int((~net_ok).sum())
-        extra = f" ({unparsed} row(s) have no readable net_amount)" if unparsed else ""
-        file_errors.append(Finding("DECLARED_TOTAL_MISMATCH",
-                                   f"{file_name}: declared total {declared_total} but the net amounts add up "
-                                   f"to {counted_total}{extra}"))
-
+    problems = Problems()
+    norm, jalali = parse_rows(table, profile, problems)
+    if jalali:
+        warnings.append(Finding("JALALI_DATES", f"{file_name}: {jalali} birth date(s) were Jalali (Solar Hijri) "
+                                "and were converted to the Gregorian calendar"))
     norm.insert(0, "row_no", row_numbers.astype("int32"))
-    row_errors = [
-        Finding(code, message, row=int(row_numbers[idx]), column=column,
-                pension_id=norm.at[idx, "pension_id"] or None, national_id=norm.at[idx, "national_id"] or None)
-        for idx, column, code, message in err[["idx", "column", "code", "message"]].itertuples(index=False)
-    ]
-    if file_errors:
-        return IntakeResult(file_name, rows_read, counted_total, empty_rows, row_errors, file_errors, warnings)
-    accepted = norm.drop(index=err["idx"].unique()).reset_index(drop=True)
-    return IntakeResult(file_name, rows_read, counted_total, accepted, row_errors, [], warnings)
+    parse_findings = _findings(problems.frame(), row_numbers, "idx")
+    parse_findings += raw.row_errors
+
+    copies = _exact_copies(norm)
+    gate_result = (gate or default_gate)(norm.loc[~norm.index.isin(copies.index)].reset_index(drop=True),
+                                         profile, period)
+    gate_findings = [Finding(code, message, row=int(row), column=column)
+                     for row, column, code, message in gate_result.findings[["row_no", "column", "code", "message"]]
+                     .itertuples(index=False)]
+    copy_findings = [Finding("DUPLICATE_ROW", f"exact copy of row {first}", row=int(norm.at[i, "row_no"]),
+                             column="pension_id") for i, first in copies.items()]
+    row_errors = _one_per_cell(parse_findings + copy_findings + gate_findings)
+    ids = {int(r): (p, n) for r, p, n in norm[["row_no", "pension_id", "national_id"]].itertuples(index=False)}
+    row_errors = [Finding(f.code, f.message, f.row, f.column, *_ids(ids.get(f.row or 0)))
+                  for f in sorted(row_errors, key=lambda f: (f.row or 0, PAYEE_COLUMNS.index(f.column)
+                                                             if f.column in PAYEE_COLUMNS else 99))]
+
+    net = norm["net_amount"]
+    counted_total = exact_sum(net.dropna().to_numpy(dtype=np.int64))
+    file_errors = _file_verdicts(file_name, table, period, rows_read, counted_total, int(net.isna().sum()),
+                                 declared_count, declared_total, row_errors, limits)
+    result = IntakeResult(file_name, rows_read, counted_total, _empty_rows(), row_errors, file_errors, warnings,
+                          source, gate_result)
+    if not file_errors:
+        bad = {f.row for f in row_errors}
+        keep = ~norm["row_no"].isin(bad)
+        accepted = norm[keep].reset_index(drop=True)
+        for c in AMOUNT_COLUMNS:
+            accepted[c] = accepted[c].astype("int64")
+        for c in ("pension_id", "national_id", "full_name", "birth_date", "benefit_type", "account_code"):
+            accepted[c] = accepted[c].astype(str)
+        result.accepted = accepted[list(ROWS_SCHEMA.names)]
+    return result
+
+
+def _ids(pair: tuple[Any, Any] | None) -> tuple[str | None, str | None]:
+    if pair is None:
+        return None, None
+    return tuple(None if pd.isna(v) else str(v) for v in pair)  # type: ignore[return-value]
+
+
+def _findings(frame: pd.DataFrame, row_numbers: np.ndarray, key: str) -> list[Finding]:
+    return [Finding(code, message, row=int(row_numbers[idx]), column=column)
+            for idx, column, code, message in frame[[key, "column", "code", "message"]].itertuples(index=False)]
+
+
+def _one_per_cell(findings: list[Finding]) -> list[Finding]:
+    """The first finding for a (row, column) wins: a cell that could not be read is not also 'empty'."""
+    seen: set[tuple[int | None, str | None]] = set()
+    out = []
+    for f in findings:
+        if (f.row, f.column) in seen:
+            continue
+        seen.add((f.row, f.column))
+        out.append(f)
+    return out
+
+
+def _exact_copies(norm: pd.DataFrame) -> pd.Series:
+    """Index of each row that repeats an earlier row exactly -> the earlier row's number. The first
+    is kept; copies are refused (nobody pays a pension twice because a line was pasted twice)."""
+    content = norm.drop(columns=["row_no"])
+    dup = content.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return pd.Series(dtype=np.int64)
+    group = content.groupby(list(content.columns), dropna=False, sort=False).ngroup()
+    first = norm["row_no"].groupby(group.to_numpy()).transform("first")
+    return first[dup].astype(np.int64)
+
+
+def _file_verdicts(file_name: str, table: pd.DataFrame, period: Period, rows_read: int, counted_total: int,
+                   unreadable_net: int, declared_count: int | None, declared_total: int | None,
+                   row_errors: list[Finding], limits: Limits) -> list[Finding]:
+    errors: list[Finding] = []
+    if declared_count is not None and declared_count != rows_read:
+        errors.append(Finding("DECLARED_COUNT_MISMATCH",
+                              f"{file_name}: declared {declared_count} rows but the file has {rows_read}"))
+    if declared_total is not None and declared_total != counted_total:
+        extra = f" ({unreadable_net} row(s) have no readable net_amount)" if unreadable_net else ""
+        errors.append(Finding("DECLARED_TOTAL_MISMATCH", f"{file_name}: declared total {declared_total} but the "
+                              f"net amounts add up to {counted_total}{extra}"))
+    if "period" in table.columns:
+        from payroll.normalize import to_ascii_digits_series
+
+        given = to_ascii_digits_series(table["period"].astype(str).str.strip()).str.replace("/", "-")
+        wrong = ((given != "") & (given != str(period))).to_numpy()
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            errors.append(Finding("WRONG_PERIOD", f"{file_name}: {int(wrong.sum())} row(s) are for another period "
+                                  f"than {period} (the first: {table['period'].iat[i]!r}); a list is for one "
+                                  "month only", column="period"))
+    bad_rows = len({f.row for f in row_errors})
+    if rows_read and 100.0 * bad_rows / rows_read > limits.max_bad_row_percent:
+        errors.append(Finding("TOO_MANY_BAD_ROWS", f"{file_name}: {bad_rows} of {rows_read} rows "
+                              f"({100.0 * bad_rows / rows_read:.1f}%) have errors, over the limit of "
+                              f"{limits.max_bad_row_percent:g}%; the list is refused whole: correct it in the "
+                              "branch system and send it again"))
+    return errors
 
 
 def safe_file_name(name: str) -> str:

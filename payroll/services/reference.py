@@ -21,6 +21,7 @@ from payroll.approvals import ROLES, require_role
 from payroll.country import CountryProfile
 from payroll.errors import Refused
 from payroll.intake import FileRefused, read_table
+from payroll.intake.columns import systems
 from payroll.normalize import compact_id_series, normalize_name_series, to_ascii_digits_series
 from payroll.services.context import Context
 from payroll.services.context import actor as user_actor
@@ -51,7 +52,8 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "branches": Kind(Branch, ("branch_code", "name", "province_code"), "branch_code", replace=False),
+    "branches": Kind(Branch, ("branch_code", "name", "province_code", "system"), "branch_code", replace=False,
+                     optional=("system",)),
     "users": Kind(User, ("user_id", "name", "role", "branch_code", "province_code"), "user_id", replace=False,
                   optional=("branch_code", "province_code")),
     "registry": Kind(RegistryPerson, ("national_id", "full_name", "birth_date"), "national_id", replace=True),
@@ -134,6 +136,9 @@ def _normalize(kind: str, df: pd.DataFrame, country: CountryProfile, problems: _
         df.loc[in_branch, "province_code"] = df.loc[in_branch, "branch_code"].map(branches).fillna("")
         problems.add((df["role"] == "province_approver") & (df["province_code"] == ""), "province_code",
                      "is empty (a province approver belongs to a province)")
+    if kind == "branches":
+        known = systems()
+        check("system", df["system"].isin(known), f"must be one of {', '.join(known)} (data/reference/column_maps.csv)")
     if kind == "approval_chain":
         check("level", df["level"].str.fullmatch(r"[0-9]{1,2}", flags=re.ASCII), "must be a level number")
         check("scope", df["scope"].isin(["branch", "province", "hq"]), "must be branch, province or hq")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from payroll import audit
 from payroll.approvals import Actor, Item, Level, authorize, require_role
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
-from payroll.intake import read_payee_file, safe_file_name
+from payroll.intake import IntakeResult, Limits, read_payee_file, safe_file_name
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
 from payroll.store.files import put_object, put_table, sha256_bytes
@@ -54,9 +54,22 @@ def receipt(session: Session, s: Submission, **extra: Any) -> dict[str, Any]:
         "declared_count": s.declared_count,
         "declared_total": s.declared_total,
         "levels_approved": s.levels_approved,
+        "source": json.loads(s.source) if s.source else None,
+        "validation": _validation_brief(s),
+        "data_docs": s.data_docs_path,
         "errors": errors,
         **extra,
     }
+
+
+def _validation_brief(s: Submission) -> dict[str, Any] | None:
+    if not s.validation_summary:
+        return None
+    summary = json.loads(s.validation_summary)
+    failed = [{"expectation": e["type"], "column": e.get("column"), "code": e.get("code"),
+               "unexpected": e.get("unexpected_count")} for e in summary["expectations"] if not e["success"]]
+    return {"success": summary["success"], "expectations": len(summary["expectations"]),
+            "failed": failed, "seconds": summary.get("seconds")}
 
 
 def _load_submission(session: Session, submission_id: int, lock: bool = False) -> Submission:
@@ -119,12 +132,17 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
             return receipt(session, same, duplicate=True,
                            note=f"these exact bytes are already submission {same.id}; nothing new was stored")
 
+    with ctx.uow() as session:
+        system = session.get(Branch, branch).system  # type: ignore[union-attr]  # checked above
     result = read_payee_file(data, file_name, profile=ctx.country, period=per,
-                             declared_count=declared_count, declared_total=declared_total)
+                             declared_count=declared_count, declared_total=declared_total,
+                             encoding=encoding, sheet=sheet, system=system,
+                             limits=Limits(ctx.settings.max_rows, ctx.settings.max_bad_row_percent))
     raw_path, _ = put_object(ctx.home, "raw", data, Path(file_name).suffix.lower()[:10])
     rows_path = rows_sha = None
     if result.status == "accepted":
         rows_path, rows_sha = put_table(ctx.home, "rows", result.accepted_table())
+    validation = _keep_validation(ctx, result, branch, str(per))
 
     with ctx.uow() as session:
         version = (session.execute(select(func.max(Submission.version)).where(
@@ -137,7 +155,7 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
             accepted_total=result.accepted_total, counted_total=result.counted_total,
             declared_count=declared_count, declared_total=declared_total,
             file_errors=json.dumps([f.as_dict() for f in result.file_errors + result.warnings], ensure_ascii=False),
-            levels_approved=0,
+            levels_approved=0, source=json.dumps(result.source, ensure_ascii=False), **validation,
         )
         session.add(sub)
         session.flush()
@@ -162,6 +180,25 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
                              "status": result.status, "declared_count": declared_count,
                              "declared_total": declared_total, "counted_total": result.counted_total})
         return receipt(session, sub, supersedes=superseded)
+
+
+def _keep_validation(ctx: Context, result: IntakeResult, branch: str, period: str) -> dict[str, Any]:
+    """Store the gate's full result and its Data Docs page (both content-addressed) for the submitter
+    and the approvers; the database keeps the verdict per expectation and the two paths."""
+    gate = result.gate
+    if gate is None:  # the file was refused before the gate (unreadable, no columns, no rows)
+        return {}
+    from validations.docs import render_data_docs
+
+    body = json.dumps(gate.result, ensure_ascii=False, sort_keys=True, default=str).encode()
+    result_path, sha = put_object(ctx.home, "validations", body, ".json")
+    docs_path = ctx.home / "datadocs" / f"{sha}.html"
+    if not docs_path.exists():
+        docs_path.parent.mkdir(parents=True, exist_ok=True)
+        render_data_docs(gate.result, docs_path, title=f"Branch {branch}, {period}: {result.file_name}")
+    summary = {"success": gate.success, "seconds": round(gate.seconds, 3), "expectations": gate.expectations}
+    return {"validation_summary": json.dumps(summary, ensure_ascii=False, default=str),
+            "validation_path": str(result_path), "data_docs_path": str(docs_path)}
 
 
 def _item(session: Session, sub: Submission) -> Item:

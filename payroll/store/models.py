@@ -25,6 +25,8 @@ class Branch(Base):
     branch_code: Mapped[str] = mapped_column(String(16), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     province_code: Mapped[str] = mapped_column(String(16), index=True)
+    # the branch system whose headers its files use (data/reference/column_maps.csv); None: any known
+    system: Mapped[str | None] = mapped_column(String(32))
 
 
 class User(Base):
@@ -121,6 +123,12 @@ class Submission(Base):
     file_errors: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     levels_approved: Mapped[int] = mapped_column(Integer, default=0)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # how the file was read: format, encoding, delimiter, sheet, header mapping (JSON)
+    source: Mapped[str | None] = mapped_column(Text)
+    # the quality gate: its verdict per expectation (JSON), the full result and its Data Docs page
+    validation_summary: Mapped[str | None] = mapped_column(Text)
+    validation_path: Mapped[str | None] = mapped_column(String(1000))
+    data_docs_path: Mapped[str | None] = mapped_column(String(1000))
 
 
 class IntakeError(Base):

@@ -15,8 +15,9 @@ PAYROLL_DIR = Path(payroll.__file__).parent
 CODE = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{4,}")
 
 # Where a call passes an exception code: function name -> index of the code argument.
-ROW_LEVEL = {"exceptions_frame": 1, "add": 2}  # checks' exception rows; intake's _Errors.add(mask, column, code, ..)
-FILE_LEVEL = {"Finding": 0, "_refuse": 0}       # intake findings and whole-file refusals
+ROW_LEVEL = {"exceptions_frame": 1, "add": 2}  # checks' exception rows; intake's problems.add(mask, column, code, ..)
+FILE_LEVEL = {"Finding": 0, "refuse": 0}        # intake findings and whole-file refusals
+VALIDATIONS_DIR = PAYROLL_DIR.parent / "validations"
 
 
 def _codes_passed_to(targets: dict[str, int]) -> dict[str, set[str]]:
@@ -32,7 +33,7 @@ def _codes_passed_to(targets: dict[str, int]) -> dict[str, set[str]]:
             if name not in targets:
                 continue
             if name == "add" and not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
-                                      and func.value.id == "errors"):
+                                      and func.value.id in ("errors", "problems")):
                 continue
             args = list(node.args)
             idx = targets[name]
@@ -45,7 +46,19 @@ def _codes_passed_to(targets: dict[str, int]) -> dict[str, set[str]]:
     return out
 
 
-ROW_CODES = _codes_passed_to(ROW_LEVEL)
+def _gate_codes() -> dict[str, set[str]]:
+    """Codes the quality gate's expectations carry in their meta: _meta(rule, code, ...) calls."""
+    out: dict[str, set[str]] = {}
+    for path in sorted(VALIDATIONS_DIR.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_meta"
+                    and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                    and isinstance(node.args[1].value, str) and CODE.fullmatch(node.args[1].value)):
+                out.setdefault(node.args[1].value, set()).add(f"{path.name}:{node.lineno}")
+    return out
+
+
+ROW_CODES = {**_codes_passed_to(ROW_LEVEL), **_gate_codes()}
 FILE_CODES = _codes_passed_to(FILE_LEVEL)
 
 
@@ -62,9 +75,9 @@ def test_every_row_and_run_exception_code_is_catalogued() -> None:
 
 
 def test_every_catalogued_code_is_emitted_somewhere() -> None:
-    # FILE_TOO_LARGE is a refusal raised by services.submit before the file is read
-    # (tests/integration/test_submissions.py::test_oversized_file_is_refused_before_it_is_read)
-    emitted = set(ROW_CODES) | set(FILE_CODES) | {"FILE_TOO_LARGE"}
+    # FILE_TOO_LARGE and UNSAFE_FILE_NAME are refusals raised by services.submit before the file is read
+    # (tests/integration/test_bad_input_store.py)
+    emitted = set(ROW_CODES) | set(FILE_CODES) | {"FILE_TOO_LARGE", "UNSAFE_FILE_NAME"}
     assert sorted(set(catalog()) - emitted) == []
 
 

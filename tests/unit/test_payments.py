@@ -17,6 +17,7 @@ from payroll.identifiers import iban, ir_nid
 from payroll.intake import PAYEE_COLUMNS, read_payee_file
 from payroll.payments import PAYMENTS_SCHEMA, build_payments, consolidate, end_to_end_id, to_table, totals_by
 from payroll.period import Period
+from tests.unit.test_intake import loose_gate
 
 PERIOD = Period(2026, 11)
 IR = profile("IR")
@@ -46,7 +47,7 @@ def accepted_table(rows: list[dict[str, str]]) -> pa.Table:
     w = csv.DictWriter(buf, fieldnames=PAYEE_COLUMNS, lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    r = read_payee_file(buf.getvalue().encode(), "branch.csv", profile=IR, period=PERIOD)
+    r = read_payee_file(buf.getvalue().encode(), "branch.csv", profile=IR, period=PERIOD, gate=loose_gate)
     assert r.status == "accepted" and r.row_errors == []
     return r.accepted_table()
 

@@ -1,0 +1,12 @@
+"""Intake of branch files: reading, column mapping, parsing and the quality gate's verdict."""
+
+from payroll.intake.columns import PAYEE_COLUMNS
+from payroll.intake.findings import FileRefused, Finding
+from payroll.intake.parsing import AMOUNT_COLUMNS
+from payroll.intake.payee_file import ROWS_SCHEMA, IntakeResult, Limits, read_payee_file, safe_file_name
+from payroll.intake.reading import read_raw, read_table
+
+__all__ = [
+    "AMOUNT_COLUMNS", "PAYEE_COLUMNS", "ROWS_SCHEMA", "FileRefused", "Finding", "IntakeResult", "Limits",
+    "read_payee_file", "read_raw", "read_table", "safe_file_name",
+]

@@ -1,0 +1,408 @@
+"""Reading a branch file into a table of text cells: format, encoding, delimiter, limits.
+
+Nothing here knows what a payee is. Every cell comes out as text exactly as the branch system wrote
+it (an XLSX number as its digits, a date as YYYY-MM-DD); interpretation is the parser's job. Whole-file
+problems raise FileRefused naming the file and, where there is one, the row and column. Limits on
+size and row count are checked before the table is built in memory.
+
+Encodings: UTF-8 (with or without BOM), Windows-1256 (Persian/Arabic Windows) and CP949 (Korean
+Windows, a superset of EUC-KR). When the caller does not force one, UTF-8 is tried first; a legacy
+code page is accepted only when it decodes every byte and the text it yields is written in that code
+page's script (Windows-1256 decodes any byte sequence, so decoding alone proves nothing). A file whose
+decoded text holds U+FFFD (a lossy conversion happened before it reached us) is refused at the row
+where the first one appears: a name turned into replacement characters must never be paid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from payroll.intake.findings import FileRefused, Finding, refuse
+
+# name people use -> Python codec
+ENCODINGS: dict[str, str] = {
+    "utf-8": "utf-8-sig", "utf8": "utf-8-sig", "utf-8-sig": "utf-8-sig",
+    "windows-1256": "cp1256", "cp1256": "cp1256",
+    "cp949": "cp949", "euc-kr": "cp949", "euckr": "cp949", "ks_c_5601-1987": "cp949", "uhc": "cp949",
+}
+ENCODING_LABEL = {"utf-8-sig": "UTF-8", "cp1256": "Windows-1256", "cp949": "CP949/EUC-KR"}
+# The script each legacy code page is for: its letters, plus the punctuation it adds to ASCII.
+_SCRIPT = {
+    "cp1256": re.compile(r"[\u0600-\u06FF\uFB50-\uFDFF\uFE70-\uFEFF\u200C\u200D\u200E\u200F\u00A0\u00AB\u00BB"
+                         r"\u2013\u2014\u2018\u2019\u201C\u201D\u2026]"),
+    "cp949": re.compile(r"[\uAC00-\uD7A3\u1100-\u11FF\u3130-\u318F\u3000-\u303F\u4E00-\u9FFF\uFF01-\uFF5E"
+                        r"\u00A0\u00B7\u2018\u2019\u201C\u201D\u2026]"),
+}
+_NON_ASCII = re.compile(r"[^\x00-\x7F]")
+DELIMITERS = (",", ";", "\t")
+FORMATS = ("csv", "xlsx", "parquet")
+
+
+@dataclass
+class RawTable:
+    """The file as text cells. `frame` has the header's names as columns and one row per record;
+    `row_numbers[i]` is the spreadsheet row of frame row i (header = 1)."""
+
+    frame: pd.DataFrame
+    row_numbers: np.ndarray
+    format: str
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    warnings: list[Finding] = field(default_factory=list)
+    row_errors: list[Finding] = field(default_factory=list)  # cells the reader itself cannot trust
+    float_columns: set[str] = field(default_factory=set)  # Parquet columns stored as floating point
+
+    def describe(self) -> dict[str, Any]:
+        return {"format": self.format, "encoding": self.encoding,
+                "delimiter": {"\t": "tab"}.get(self.delimiter or "", self.delimiter), "sheet": self.sheet}
+
+
+def detect_format(data: bytes, file_name: str) -> str:
+    lower = file_name.lower()
+    if data[:4] == b"PAR1" or lower.endswith(".parquet"):
+        return "parquet"
+    if data[:4] == b"PK\x03\x04" or lower.endswith((".xlsx", ".xlsm")):
+        return "xlsx"
+    if lower.endswith((".xls",)) or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise refuse("UNSUPPORTED_FORMAT", f"{file_name}: old binary Excel (.xls) is not accepted; save it as "
+                     ".xlsx or CSV and send it again")
+    if lower.endswith((".csv", ".txt", ".tsv")):
+        return "csv"
+    raise refuse("UNSUPPORTED_FORMAT", f"{file_name}: unsupported file type; send CSV, XLSX or Parquet")
+
+
+def read_raw(data: bytes, file_name: str, *, encoding: str | None = None, sheet: str | None = None,
+             max_rows: int | None = None) -> RawTable:
+    if not data:
+        raise refuse("EMPTY_FILE", f"{file_name}: the file is empty")
+    fmt = detect_format(data, file_name)
+    if fmt == "parquet":
+        return _read_parquet(data, file_name, max_rows)
+    if fmt == "xlsx":
+        return _read_xlsx(data, file_name, sheet, max_rows)
+    return _read_csv(data, file_name, encoding, max_rows)
+
+
+def read_table(data: bytes, file_name: str) -> pd.DataFrame:
+    """Every cell as text (reference files use this); whole-file problems raise FileRefused."""
+    raw = read_raw(data, file_name)
+    refuse_repeated_columns(list(raw.frame.columns), file_name)
+    return raw.frame
+
+
+def refuse_repeated_columns(names: list[str], file_name: str) -> None:
+    stripped = [str(n).strip().lstrip("\ufeff") for n in names]
+    repeated = sorted({n for n in stripped if stripped.count(n) > 1})
+    if repeated:
+        raise refuse("DUPLICATE_COLUMN", f"{file_name}: column(s) {', '.join(repeated)} appear twice in the "
+                      "header", row=1, column=repeated[0])
+
+
+def _too_many_rows(file_name: str, rows: int, max_rows: int) -> FileRefused:
+    return refuse("TOO_MANY_ROWS", f"{file_name}: {rows} rows is over the limit of {max_rows} rows a file; "
+                  "the file was not read (split it or ask headquarters to raise the limit)")
+
+
+# --- CSV --------------------------------------------------------------------------------------------
+
+
+def _locate(text_before: str, delimiter: str) -> tuple[int, int]:
+    """(record number with header = 1, 0-based field index) of the position right after text_before."""
+    records = list(csv.reader(io.StringIO(text_before), delimiter=delimiter)) if text_before else []
+    if not records:
+        return 1, 0
+    last_complete = text_before.endswith(("\n", "\r"))
+    row = len(records) + (1 if last_complete else 0)
+    fields = 0 if last_complete else max(len(records[-1]) - 1, 0)
+    return row, fields
+
+
+def _column_at(header: list[str], index: int) -> str | None:
+    return header[index].strip() if 0 <= index < len(header) else None
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: 0 for d in DELIMITERS}
+    quoted = False
+    for ch in first_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties: the order of DELIMITERS
+    return best if counts[best] else ","
+
+
+def _plausible(text: str, codec: str) -> bool:
+    """True when the non-ASCII characters of `text` are (almost) all of the code page's script."""
+    foreign = _NON_ASCII.findall(text)
+    if not foreign:
+        return True
+    in_script = len(_SCRIPT[codec].findall(text))
+    return in_script >= 0.98 * len(foreign)
+
+
+def decode(data: bytes, file_name: str, encoding: str | None = None, delimiter_hint: str = ",") -> tuple[str, str]:
+    """(text, codec). Forced encodings are decoded strictly; otherwise UTF-8, then the legacy code
+    pages whose script the text turns out to be written in."""
+    if encoding is not None:
+        codec = ENCODINGS.get(encoding.strip().lower().replace("_", "-"))
+        if codec is None:
+            raise refuse("ENCODING", f"{file_name}: encoding {encoding!r} is not accepted; use one of UTF-8, "
+                         "Windows-1256, CP949, EUC-KR")
+        candidates = [codec]
+    else:
+        candidates = ["utf-8-sig", "cp1256", "cp949"]
+    first_error: tuple[str, UnicodeDecodeError] | None = None
+    for codec in candidates:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError as e:
+            first_error = first_error or (codec, e)
+            continue
+        if codec in _SCRIPT and encoding is None and not _plausible(text, codec):
+            continue
+        _refuse_replacement_chars(text, file_name, codec)
+        return text, codec
+    if first_error is None:  # decoded, but into no plausible script
+        raise refuse("ENCODING", f"{file_name}: the text is not UTF-8 and does not read as Persian "
+                     "(Windows-1256) or Korean (CP949) either; save the file as UTF-8 and send it again", row=1)
+    codec, err = first_error
+    before = data[: err.start].decode(codec, errors="replace")
+    row, index = _locate(before, delimiter_hint)
+    header = next(csv.reader(io.StringIO(before.split("\n", 1)[0])), []) if row > 1 else []
+    column = _column_at(header, index)
+    where = f"row {row}" + (f", column {column}" if column else "")
+    tried = ENCODING_LABEL[codec] if encoding is not None else "UTF-8, Windows-1256 or CP949"
+    raise refuse("ENCODING", f"{file_name}: not valid {tried} at byte {err.start} ({where}); save the file as "
+                 "UTF-8 and send it again" + ("" if encoding is None else ", or give its real encoding"),
+                 row=row, column=column)
+
+
+def _refuse_replacement_chars(text: str, file_name: str, codec: str) -> None:
+    pos = text.find("\ufffd")
+    if pos < 0:
+        return
+    row, index = _locate(text[:pos], _sniff_delimiter(text.split("\n", 1)[0]))
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]),
+                             delimiter=_sniff_delimiter(text.split("\n", 1)[0])), [])
+    column = _column_at(header, index) if row > 1 else None
+    raise refuse("ENCODING", f"{file_name}: row {row}" + (f", column {column}" if column else "") + " holds the "
+                 "replacement character '\ufffd': the text was damaged by a wrong conversion before it was "
+                 "sent; export it again from the branch system as UTF-8", row=row, column=column)
+
+
+def _read_csv(data: bytes, file_name: str, encoding: str | None, max_rows: int | None) -> RawTable:
+    if b"\x00" in data:
+        pos = data.index(b"\x00")
+        row = data[:pos].count(b"\n") + 1
+        raise refuse("FILE_MALFORMED", f"{file_name}: NUL byte at row {row}; this is not a text file", row=row)
+    first_line = data.split(b"\n", 1)[0]
+    delimiter = _sniff_delimiter(first_line.decode("latin-1"))
+    text, codec = decode(data, file_name, encoding, delimiter)
+    if not text.strip():
+        raise refuse("EMPTY_FILE", f"{file_name}: the file is empty")
+    if max_rows is not None and text.count("\n") > max_rows + 1:  # cheap bound; quoted newlines inflate it
+        records = sum(1 for _ in csv.reader(io.StringIO(text), delimiter=delimiter)) - 1
+        if records > max_rows:
+            raise _too_many_rows(file_name, records, max_rows)
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    refuse_repeated_columns(header, file_name)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                            skip_blank_lines=False, engine="c", quotechar='"')
+    except pd.errors.ParserError as e:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if m:
+            expected, line, saw = (int(g) for g in m.groups())
+            raise refuse("FILE_MALFORMED", f"{file_name}: row {line} has {saw} fields but the header has "
+                         f"{expected}; an unquoted {_delimiter_name(delimiter)} inside a value, or a "
+                         "shifted row", row=line) from None
+        raise refuse("FILE_MALFORMED", f"{file_name}: not a readable CSV file ({str(e).strip()})") from None
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    return RawTable(frame, np.arange(len(frame)) + 2, "csv", ENCODING_LABEL[codec], delimiter)
+
+
+def _delimiter_name(d: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab"}[d]
+
+
+# --- Parquet ----------------------------------------------------------------------------------------
+
+
+def _read_parquet(data: bytes, file_name: str, max_rows: int | None) -> RawTable:
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        refuse_repeated_columns(parquet.schema_arrow.names, file_name)
+        if max_rows is not None and parquet.metadata.num_rows > max_rows:
+            raise _too_many_rows(file_name, parquet.metadata.num_rows, max_rows)
+        table = parquet.read()
+    except (pa.ArrowInvalid, OSError) as e:
+        raise refuse("FILE_MALFORMED", f"{file_name}: not a readable Parquet file ({e})") from None
+    columns: dict[str, pd.Series] = {}
+    floats = set()
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        t = col.type
+        if pa.types.is_floating(t):
+            floats.add(str(name).strip())  # the parser refuses money stored as floating point
+        if pa.types.is_timestamp(t):
+            col = pc.cast(col, pa.date32(), safe=False)
+        # text conversion in Arrow: an integer column with a null stays integer text, never float
+        columns[name] = pc.cast(col, pa.string()).to_pandas().fillna("").astype(str)
+    frame = pd.DataFrame(columns)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return RawTable(frame, np.arange(len(frame)) + 2, "parquet", float_columns=floats)
+
+
+# --- XLSX -------------------------------------------------------------------------------------------
+
+_MERGE_RE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)([0-9]+)(?::([A-Z]+)([0-9]+))?"')
+_FORMULA_RE = re.compile(rb"<(?:\w+:)?f[\s>/]")
+
+
+def _col_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ord(ch) - 64)
+    return n - 1
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(data: bytes, file_name: str, sheet: str | None, max_rows: int | None) -> RawTable:
+    import openpyxl  # only XLSX needs it
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise refuse("FILE_MALFORMED", f"{file_name}: not a readable XLSX workbook ({e})") from None
+    try:
+        if sheet is not None and sheet not in wb.sheetnames:
+            raise refuse("NO_SUCH_SHEET", f"{file_name}: no sheet named {sheet!r}; the sheets are "
+                         f"{', '.join(repr(s) for s in wb.sheetnames)}")
+        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
+        title = ws.title
+        if max_rows is not None and ws.max_row is not None and ws.max_row - 1 > max_rows:
+            raise _too_many_rows(file_name, ws.max_row - 1, max_rows)
+        xml_path = ws._worksheet_path  # noqa: SLF001 - openpyxl keeps the part name only here
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            sheet_xml = z.read(xml_path)
+        rows: list[list[str]] = []
+        for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            if max_rows is not None and n - 1 > max_rows:
+                raise _too_many_rows(file_name, n - 1, max_rows)
+            rows.append([_cell_text(v) for v in values])
+    finally:
+        wb.close()
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise refuse("EMPTY_FILE", f"{file_name}: sheet {title!r} is empty or its first row (the header) "
+                     "is blank")
+    width = max(len(r) for r in rows)
+    header = rows[0] + [""] * (width - len(rows[0]))
+    while header and not header[-1].strip() and all(len(r) < len(header) or not r[len(header) - 1].strip()
+                                                    for r in rows[1:]):
+        header.pop()
+    width = len(header)
+    unnamed = [i for i, h in enumerate(header) if not h.strip()]
+    if unnamed:
+        raise refuse("MISSING_COLUMNS", f"{file_name}: sheet {title!r} column {_letters(unnamed[0])} has values "
+                     "but no header", row=1)
+    refuse_repeated_columns(header, file_name)
+    body = [(r + [""] * (width - len(r)))[:width] for r in rows[1:]]
+    frame = pd.DataFrame(body, columns=[h.strip() for h in header], dtype=object).astype(str)
+    raw = RawTable(frame, np.arange(len(frame)) + 2, "xlsx", sheet=title)
+    _merged_cells(sheet_xml, header, raw, file_name)
+    if _FORMULA_RE.search(sheet_xml):
+        _formulas(data, title, header, raw, file_name)
+    return raw
+
+
+def _letters(index: int) -> str:
+    s, n = "", index + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _merged_cells(sheet_xml: bytes, header: list[str], raw: RawTable, file_name: str) -> None:
+    """A merged range leaves every cell but its first empty: a value that seems to apply to several
+    rows applies, in the file, to one. Refuse the header, and every data row a merge covers."""
+    for m in _MERGE_RE.finditer(sheet_xml):
+        c1, r1 = m.group(1).decode(), int(m.group(2))
+        c2, r2 = (m.group(3) or m.group(1)).decode(), int(m.group(4) or m.group(2))
+        ref = f"{c1}{r1}:{c2}{r2}"
+        first_col = _col_index(c1)
+        if first_col >= len(header):
+            continue
+        column = header[first_col].strip()
+        if r1 == 1:
+            raise refuse("MERGED_CELLS", f"{file_name}: header cells {ref} are merged; every column needs its "
+                         "own header cell", row=1, column=column)
+        for row in range(r1, r2 + 1):
+            raw.row_errors.append(Finding("MERGED_CELLS", f"cells {ref} are merged; unmerge them and fill in "
+                                          "every row's own value", row=row, column=column))
+
+
+def _formulas(data: bytes, title: str, header: list[str], raw: RawTable, file_name: str) -> None:
+    """Values, not formulas: a formula cell is read as the value Excel saved with it. A formula
+    without a saved value (the workbook was written by a program and never opened in Excel) cannot
+    be read: that row is refused."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    count, example = 0, ""  # formulas whose saved value was read
+    try:
+        for r, cells in enumerate(wb[title].iter_rows(), start=1):
+            for cell in cells:
+                if getattr(cell, "data_type", None) != "f":
+                    continue
+                col = getattr(cell, "column", None)
+                if col is None or col - 1 >= len(header):
+                    continue
+                ref = f"{_letters(col - 1)}{r}"
+                if r == 1:
+                    raise refuse("FORMULA_CELLS", f"{file_name}: header cell {ref} is a formula", row=1)
+                if str(raw.frame.iat[r - 2, col - 1]).strip():
+                    count += 1
+                    example = example or f"{ref} {cell.value}"
+                else:
+                    raw.row_errors.append(Finding(
+                        "FORMULA_WITHOUT_VALUE", f"cell {ref} holds the formula {cell.value} but no saved value; "
+                        "open the file in Excel, save it, and send it again", row=r,
+                        column=header[col - 1].strip()))
+    finally:
+        wb.close()
+    if count:
+        raw.warnings.append(Finding("FORMULA_CELLS", f"{file_name}: {count} cell(s) hold formulas (e.g. "
+                                    f"{example}); the values saved with them were read"))
