@@ -116,6 +116,18 @@ def _receipt_text(r: dict[str, Any]) -> str:
              f"  rows {r['rows']}, rejected {r['rows_rejected']}, accepted {r['accepted_rows']} for "
              f"{_n(r['accepted_total'])}; counted total {_n(r['counted_total'])} (declared {_n(r['declared_total'])})",
              f"  sha256 {r['content_sha256']}"]
+    src = r.get("source") or {}
+    if src:
+        lines.append("  read as " + ", ".join(f"{k} {v}" for k, v in src.items() if v and k != "columns")
+                     + (f"; {len(src['columns'])} header(s) mapped" if src.get("columns") else ""))
+    v = r.get("validation")
+    if v:
+        failed = ", ".join(f"{f['code']} {f['column'] or ''} x{f['unexpected']}".replace("  ", " ")
+                           for f in v["failed"])
+        lines.append(f"  quality gate: {v['expectations'] - len(v['failed'])} of {v['expectations']} expectations "
+                     f"met in {v['seconds']} s" + (f"; failed: {failed}" if failed else ""))
+    if r.get("data_docs"):
+        lines.append(f"  data docs: {r['data_docs']}")
     lines += [f"  {'row ' + str(e['row']) if e['row'] else 'file'} {e['column'] or ''} {e['code']}: {e['message']}"
               for e in r["errors"][:50]]
     if len(r["errors"]) > 50:
@@ -124,16 +136,22 @@ def _receipt_text(r: dict[str, Any]) -> str:
 
 
 @app.command()
-def submit(file: Annotated[Path, typer.Argument(help="The branch payee list (CSV or Parquet).")],
+def submit(file: Annotated[Path, typer.Argument(help="The branch payee list (CSV, XLSX or Parquet).")],
            branch: Annotated[str, typer.Option("--branch")],
            period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
            as_: AsOpt,
            declared_count: Annotated[int | None, typer.Option("--declared-count", min=0)] = None,
            declared_total: Annotated[int | None, typer.Option("--declared-total", min=0)] = None,
+           encoding: Annotated[str | None, typer.Option(
+               "--encoding", help="Force the text encoding (utf-8, windows-1256, cp949, euc-kr); "
+               "detected when not given.")] = None,
+           sheet: Annotated[str | None, typer.Option("--sheet", help="XLSX: the sheet to read (default: the "
+                                                     "first).")] = None,
            json_out: JsonOpt = False) -> None:
     """Submit a branch's payee list for a period; prints the receipt."""
     _execute(json_out, lambda ctx: services.submit(ctx, file, branch=branch, period=period, user=as_,
-                                               declared_count=declared_count, declared_total=declared_total),
+                                               declared_count=declared_count, declared_total=declared_total,
+                                               encoding=encoding, sheet=sheet),
              _receipt_text, failed=lambda r: r["status"] == "rejected")
 
 
@@ -248,6 +266,74 @@ def _demo_text(r: dict[str, Any]) -> str:
               f"  audit chain: {'intact' if r['audit']['ok'] else 'BROKEN'} ({r['audit']['entries']} entries)",
               f"  database {r['database']}"]
     return "\n".join(lines)
+
+
+# --- the branch inbox and the Prefect deployments -----------------------------------------------------
+
+flows_app = typer.Typer(no_args_is_help=True, help="Prefect deployments: the inbox collection and the monthly run.")
+app.add_typer(flows_app, name="flows")
+
+InboxOpt = Annotated[str | None, typer.Option(
+    "--inbox", help="A local folder or an fsspec URL, one folder per branch; default PENSION_INBOX, else "
+    "$PENSION_HOME/inbox.")]
+SettleOpt = Annotated[float, typer.Option(
+    "--settle-seconds", min=0, help="Pick a file only when it and its sidecar are older than this.")]
+
+
+def _collect_text(r: dict[str, Any]) -> str:
+    c = r["counts"]
+    lines = [f"inbox {r['inbox']}: {len(r['branches'])} branch folder(s) in {r['seconds']} s "
+             f"(flow run {r['flow_run']}, {r['state'].lower()})",
+             "  " + ", ".join(f"{n} {outcome}" for outcome, n in c.items())]
+    for e in r["files"]:
+        why = e.get("reason") or (e["error"]["message"] if isinstance(e.get("error"), dict) else e.get("error"))
+        lines.append(f"  {e['branch']}/{e['file']}: {e['outcome']}"
+                     + (f", submission {e['submission_id']}" if e["submission_id"] else "")
+                     + (f" ({why})" if why and e["outcome"] != "accepted" else "")
+                     + (f"\n    receipt {e['receipt']}" if e["receipt"] else ""))
+    return "\n".join(lines)
+
+
+@app.command()
+def collect(inbox: InboxOpt = None, settle_seconds: SettleOpt = 10.0, json_out: JsonOpt = False) -> None:
+    """Collect the branch files waiting in the inbox once, through the collect-branch-files flow.
+
+    Exit 0 when every file got its outcome (accepted, duplicate, rejected, waiting); 3 when a file failed
+    unexpectedly (it stays in the inbox for the next collection)."""
+    result: dict[str, Any] = {}
+
+    def action(ctx: services.Context) -> dict[str, Any]:
+        from flows.serve import prefect_environment
+
+        prefect_environment(ctx.settings)
+        from flows.collect import run_collection  # Prefect reads its settings on import
+
+        result.update(run_collection(inbox, settle_seconds))
+        return result
+
+    _execute(json_out, action, _collect_text)
+    if result["counts"]["failed"]:
+        raise _Exit(3)
+
+
+@flows_app.command("serve")
+def flows_serve(inbox: InboxOpt = None,
+                cron: Annotated[str | None, typer.Option(
+                    "--cron", help="When to collect (default every 15 minutes on days 1-20), in the "
+                    "institution's time zone.")] = None,
+                settle_seconds: SettleOpt = 10.0, json_out: JsonOpt = False) -> None:
+    """Serve the inbox collection on its schedule and the monthly run on demand (needs PREFECT_API_URL)."""
+
+    def action(ctx: services.Context) -> dict[str, Any]:
+        from flows.serve import prefect_environment
+
+        prefect_environment(ctx.settings, quiet=False)
+        from flows.serve import COLLECT_CRON, serve
+
+        return serve(ctx.settings, inbox=inbox, cron=cron or COLLECT_CRON, settle_seconds=settle_seconds,
+                     print_starting_message=not json_out)
+
+    _execute(json_out, action, lambda r: "stopped serving " + ", ".join(r["served"]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,10 +6,25 @@ from payroll.services.reference import init_database, load_reference
 from payroll.services.release import release_run
 from payroll.services.reports import export_exceptions, verify_audit
 from payroll.services.runs import approve_run, create_run, show_run
-from payroll.services.submissions import approve_submission, reject_submission, show_submission, submit
+from payroll.services.submissions import (
+    approve_submission,
+    reject_submission,
+    show_submission,
+    submit,
+    submit_bytes,
+)
+
+from payroll.services.inbox import (  # isort: skip  (the inbox builds on submissions)
+    collect_branch,
+    collect_inbox,
+    default_inbox,
+    list_branch_folders,
+    merge_summaries,
+)
 
 __all__ = [
-    "Context", "approve_run", "approve_submission", "create_run", "export_exceptions", "init_database",
-    "load_reference", "reject_submission", "release_run", "show_run", "show_submission", "submit",
-    "verify_audit",
+    "Context", "approve_run", "approve_submission", "collect_branch", "collect_inbox", "create_run",
+    "default_inbox", "export_exceptions", "init_database", "list_branch_folders", "load_reference",
+    "merge_summaries", "reject_submission", "release_run", "show_run", "show_submission", "submit",
+    "submit_bytes", "verify_audit",
 ]
