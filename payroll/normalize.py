@@ -122,7 +122,14 @@ def to_ascii_digits_series(s: pd.Series) -> pd.Series:
     >>> to_ascii_digits_series(pd.Series(['۱۲', None])).tolist()
     ['12', nan]
     """
-    return s.str.translate(DIGITS_TABLE)
+    # str.translate runs in Python per value; only values holding a non-ASCII character can change,
+    # and finding them is one vectorized regex (most branch files are ASCII digits already)
+    has_foreign = s.str.contains("[^\x00-\x7f]", regex=True, na=False).to_numpy(bool)
+    if not has_foreign.any():
+        return s
+    out = s.copy()
+    out[has_foreign] = s[has_foreign].str.translate(DIGITS_TABLE)
+    return out
 
 
 def compact_id_series(s: pd.Series) -> pd.Series:

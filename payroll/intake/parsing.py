@@ -10,8 +10,6 @@ systems (converted with jdatetime), compact YYYYMMDD dates, local benefit labels
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
@@ -63,12 +61,18 @@ def quoted(s: pd.Series) -> pd.Series:
 def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems) -> tuple[pd.Series, np.ndarray]:
     """Int64 minor units (NA where empty or unreadable) and the mask of readable cells."""
     t = to_ascii_digits_series(text.astype(str).str.strip())
-    t = t.str.replace(f"[{_MINUS}]", "-", regex=True)
-    grouped = t.str.fullmatch(_GROUPED).to_numpy(bool)
-    t = t.where(~grouped, t.str.replace(_GROUP_SEPARATORS, "", regex=True))
-    ok = t.str.fullmatch(_PLAIN, flags=re.ASCII).to_numpy(bool)
+    ok = t.str.fullmatch(_PLAIN).to_numpy(bool).copy()  # [0-9] is ASCII in RE2: no flag, no Python fallback
     empty = (t == "").to_numpy()
-    decimals = ~ok & ~empty & t.str.fullmatch(_DECIMAL).to_numpy(bool)
+    decimals = np.zeros(len(t), dtype=bool)
+    other = ~ok & ~empty  # signs, separators, decimals: a few rows; their patterns run in Python
+    if other.any():
+        rest = t[other].str.replace(f"[{_MINUS}]", "-", regex=True)
+        grouped = rest.str.fullmatch(_GROUPED).to_numpy(bool)
+        rest = rest.where(~grouped, rest.str.replace(_GROUP_SEPARATORS, "", regex=True))
+        t = t.copy()
+        t[other] = rest
+        ok[other] = rest.str.fullmatch(_PLAIN).to_numpy(bool)
+        decimals[other] = ~ok[other] & rest.str.fullmatch(_DECIMAL).to_numpy(bool)
     problems.add(decimals, column, "INVALID_AMOUNT",
                  f"{column} " + quoted(text) + f" has decimals; {currency} has no minor unit, so amounts are "
                  f"whole {currency} (nothing is rounded: correct the amount in the branch system)")
@@ -83,12 +87,17 @@ def parse_dates(text: pd.Series, column: str, profile: CountryProfile, problems:
                 ) -> tuple[pd.Series, int]:
     """'YYYY-MM-DD' strings (NA where empty or unreadable) and how many were Jalali."""
     t = to_ascii_digits_series(text.astype(str).str.strip())
-    parts = t.str.extract(f"^{_YEAR_FIRST}$")
-    compact = t.str.extract(f"^{_COMPACT_DATE}$")
-    parts = parts.fillna(compact)
-    y = pd.to_numeric(parts[0], errors="coerce")
-    m = pd.to_numeric(parts[1], errors="coerce")
-    d = pd.to_numeric(parts[2], errors="coerce")
+    # the common case, YYYY-MM-DD, sliced in Arrow; the other shapes through a regex on the rest
+    iso = t.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").to_numpy(bool)
+    y = pd.to_numeric(t.str.slice(0, 4).where(iso), errors="coerce")
+    m = pd.to_numeric(t.str.slice(5, 7).where(iso), errors="coerce")
+    d = pd.to_numeric(t.str.slice(8, 10).where(iso), errors="coerce")
+    if (~iso).any():
+        rest = t[~iso]
+        parts = rest.str.extract(f"^{_YEAR_FIRST}$").fillna(rest.str.extract(f"^{_COMPACT_DATE}$"))
+        y[~iso] = pd.to_numeric(parts[0], errors="coerce")
+        m[~iso] = pd.to_numeric(parts[1], errors="coerce")
+        d[~iso] = pd.to_numeric(parts[2], errors="coerce")
     shaped = y.notna().to_numpy()
     out = pd.Series(pd.NA, index=text.index, dtype="string")
 
