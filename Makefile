@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: install demo test test-slow lint lock
+.PHONY: install demo test test-slow bench lint lock
 install: $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +21,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
+
+# Speed and memory figures (printed, never asserted): the quality gate and a whole intake on 1M rows.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_gate.py
+	$(BIN)/python benchmarks/bench_intake.py
 
 lint: $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,dev]'

@@ -11,7 +11,9 @@ import datetime as dt
 import io
 import json
 import random
+import re
 import unicodedata
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,17 @@ PROVINCE_OF = {b[0]: b[2] for b in BRANCHES}
 PROVINCES = ["THR", "ISF", "KHR"]
 BOM_BRANCHES = {"B03"}
 PARQUET_BRANCHES = {"B05"}
+# B06 exports from the Iranian legacy branch system: XLSX, Persian headers in its own order, Persian
+# benefit labels (data/reference/column_maps.csv, system ir-legacy; benefit_rules.csv labels)
+XLSX_BRANCHES = {"B06"}
+BRANCH_SYSTEM = {"B06": "ir-legacy"}
+LEGACY_HEADERS = {  # field -> ir-legacy header, in the legacy system's column order
+    "national_id": "کد ملی", "pension_id": "شماره مستمری", "full_name": "نام و نام خانوادگی",
+    "benefit_type": "نوع مستمری", "birth_date": "تاریخ تولد", "account_code": "شماره شبا",
+    "gross_amount": "مبلغ ناخالص", "deduction_amount": "کسورات", "net_amount": "خالص پرداختی",
+}
+LEGACY_LABELS = {"OLD_AGE": "بازنشستگی", "DISABILITY": "از کار افتادگی", "SURVIVOR": "بازماندگان"}
+XLSX_SHEET = "فهرست مستمری بگیران"
 
 COLUMNS = [
     "pension_id", "national_id", "full_name", "birth_date", "benefit_type",
@@ -616,8 +629,49 @@ def write_parquet(path: Path, rows: list[Row]) -> None:
     pq.write_table(table, path, compression="snappy")
 
 
+def write_xlsx(path: Path, rows: list[Row]) -> None:
+    """As the legacy system exports: ids and dates as text, amounts as numbers, labels in Persian.
+    Fixed document dates keep the file byte for byte reproducible."""
+    import datetime
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = XLSX_SHEET
+    fields = list(LEGACY_HEADERS)
+    ws.append([LEGACY_HEADERS[f] for f in fields])
+    for r in rows:
+        out: list[object] = []
+        for f in fields:
+            v = getattr(r, f)
+            if f == "benefit_type":
+                v = LEGACY_LABELS.get(str(v), v)
+            if f in AMOUNT_COLUMNS and isinstance(v, str) and v.isascii() and v.lstrip("-").isdigit():
+                v = int(v)
+            out.append(None if v == "" else v)
+        ws.append(out)
+    fixed = datetime.datetime(2026, 11, 1)
+    wb.properties.created = wb.properties.modified = fixed
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = io.BytesIO()  # the zip entries carry the time they were written: pin them too
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            info = zipfile.ZipInfo(item.filename, date_time=fixed.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = src.read(item.filename)
+            if item.filename == "docProps/core.xml":  # openpyxl stamps 'modified' with the save time
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-11-01T00:00:00Z", data)
+            dst.writestr(info, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(out.getvalue())
+
+
 def branch_file(b: str) -> str:
-    return f"branches/{b}.parquet" if b in PARQUET_BRANCHES else f"branches/{b}.csv"
+    if b in PARQUET_BRANCHES:
+        return f"branches/{b}.parquet"
+    return f"branches/{b}.xlsx" if b in XLSX_BRANCHES else f"branches/{b}.csv"
 
 
 def write_json(path: Path, obj: object) -> None:
@@ -767,7 +821,10 @@ def make_readme(exp: dict) -> str:
         "| `deaths.csv` | 40 unrelated deceased (all in the registry) plus the planted deaths |",
         "| `accounts.csv` | account registry (SHEBA, bank, holder, dedicated, status) |",
         "| `branches/B01.csv` .. `B08` | the branch payee lists; `B03.csv` is UTF-8 with BOM, B05 is "
-        "`B05.parquet` (amounts int64, the rest strings), the others UTF-8 without BOM |",
+        "`B05.parquet` (amounts int64, the rest strings), B06 is `B06.xlsx` from the Iranian legacy "
+        "branch system (sheet `فهرست مستمری بگیران`, Persian headers in its own column order, Persian "
+        "benefit labels; its branch is registered with system `ir-legacy`), the others UTF-8 "
+        "without BOM |",
         "| `plan.json` | the submissions the demo makes (B07 twice: first with a wrong declared total, "
         "rejected), approvals, the run's makers and checkers |",
         "| `expected.json` | the figures the demo must report, and every planted row "
@@ -850,10 +907,11 @@ def make_readme(exp: dict) -> str:
 def main() -> None:
     w, files, users = build()
     for old in (HERE / "branches").glob("B*.*"):
-        if old.suffix in (".csv", ".parquet"):
+        if old.suffix in (".csv", ".parquet", ".xlsx"):
             old.unlink()
 
-    write_csv(HERE / "branches.csv", ["branch_code", "name", "province_code"], [list(b) for b in BRANCHES])
+    write_csv(HERE / "branches.csv", ["branch_code", "name", "province_code", "system"],
+              [[*b, BRANCH_SYSTEM.get(b[0], "")] for b in BRANCHES])
     write_csv(HERE / "users.csv", ["user_id", "name", "role", "branch_code", "province_code"],
               [list(u.values()) for u in users])
     write_csv(HERE / "registry.csv", ["national_id", "full_name", "birth_date"],
@@ -867,6 +925,8 @@ def main() -> None:
         if b in PARQUET_BRANCHES:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_parquet(path, files[b])
+        elif b in XLSX_BRANCHES:
+            write_xlsx(path, files[b])
         else:
             write_csv(path, COLUMNS, [r.values() for r in files[b]], bom=b in BOM_BRANCHES)
 
@@ -904,6 +964,22 @@ def read_branch(rel: str) -> list[dict]:
             want = pa.int64() if c in AMOUNT_COLUMNS else pa.string()
             assert table.schema.field(c).type == want, (rel, c)
         return table.to_pylist()
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True)
+        sheet = wb[XLSX_SHEET]
+        values = [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True)]
+        wb.close()
+        field_of = {h: f for f, h in LEGACY_HEADERS.items()}
+        assert [field_of[h] for h in values[0]] == list(LEGACY_HEADERS), rel
+        label_of = {v: k for k, v in LEGACY_LABELS.items()}
+        out = []
+        for row in values[1:]:
+            rec = {field_of[h]: v for h, v in zip(values[0], row, strict=True)}
+            rec["benefit_type"] = label_of.get(rec["benefit_type"], rec["benefit_type"])
+            out.append({c: rec[c] if c in AMOUNT_COLUMNS else str(rec[c]) for c in COLUMNS})
+        return out
     raw = path.read_bytes()
     assert b"\r" not in raw, rel
     has_bom = raw.startswith(b"\xef\xbb\xbf")
