@@ -62,6 +62,16 @@ def test_windows_1256_forced_as_utf8_is_refused_at_the_first_bad_byte() -> None:
     assert "windows_1256.csv: not valid UTF-8 at byte" in r.file_errors[0].message
 
 
+def test_korean_cp949_with_its_own_headers_is_detected() -> None:
+    r = read_payee_file((FILES / "korean_cp949.csv").read_bytes(), "korean_cp949.csv", profile=profile("KR"),
+                        period=PERIOD, system="kr-legacy")
+    assert (r.status, r.source["encoding"], r.row_errors) == ("accepted", "CP949/EUC-KR", [])
+    assert r.accepted[["national_id", "full_name", "birth_date", "benefit_type", "net_amount",
+                       "account_code"]].values.tolist() == [
+        ["4503121234567", "김 민수", "1945-03-12", "OLD_AGE", 680_000, "088110123456789"],
+        ["4809212345678", "이 영희", "1948-09-21", "SURVIVOR", 450_000, "00422334455667"]]
+
+
 def test_utf8_with_bom_reads_the_same_names() -> None:
     r = read("utf8_bom.csv")
     assert (r.status, r.source["encoding"], r.row_errors) == ("accepted", "UTF-8", [])

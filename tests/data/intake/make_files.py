@@ -97,6 +97,13 @@ def main() -> None:
     write("persian_headers.csv", csv_text([[row(i)[k] for k in order] for i in (1, 2)],
                                           header=persian_header).replace("OLD_AGE", "بازنشستگی"))
     write("unknown_column.csv", csv_text([row(1) + ["x"], row(2) + ["y"]], header=HEADER + ["remarks"]))
+    # a Korean branch system's export in CP949: Korean headers, hyphenated RRN and account, a label
+    korean = [["연금번호", "주민등록번호", "성명", "생년월일", "급여종류", "지급총액", "공제액", "실지급액", "계좌번호"],
+              ["K0001", "450312-1234567", "김 민수", "1945.03.12", "노령연금", "700,000", "20,000", "680,000",
+               "088-110123456789"],
+              ["K0002", "480921-2345678", "이 영희", "1948-09-21", "유족연금", "450000", "0", "450000",
+               "004-22334455667"]]
+    write("korean_cp949.csv", csv_text(korean[1:], header=korean[0]).encode("cp949"))
     _xlsx()
 
 
@@ -132,7 +139,11 @@ def _xlsx() -> None:
             data = src.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":  # Excel saved H2's value, never H3's
                 data = re.sub(rb"<f>F2-G2</f><v></v>", b"<f>F2-G2</f><v>120000000</v>", data)
-            z.writestr(item, data)
+            if item.filename == "docProps/core.xml":  # pinned, so the file is rebuilt byte for byte
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2026-11-01T00:00:00Z", data)
+            info = zipfile.ZipInfo(item.filename, date_time=(2026, 11, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
     write("formulas_merged.xlsx", out.getvalue())
 
 
