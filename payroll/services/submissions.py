@@ -95,7 +95,7 @@ def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
     if not path.is_file():
         raise Refused("FILE_NOT_FOUND", f"{path}: no such file")
     check_file_size(path.stat().st_size, path.name, ctx.settings.max_file_bytes)
-    _check_submitter(ctx, branch, user)
+    _check_submitter(ctx, branch, user)  # before reading: a stranger's file is never read into memory
     return submit_bytes(ctx, path.read_bytes(), path.name, branch=branch, period=period, user=user,
                         declared_count=declared_count, declared_total=declared_total,
                         encoding=encoding, sheet=sheet)
@@ -117,8 +117,9 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
                  declared_count: int | None = None, declared_total: int | None = None,
                  encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
     """Submit a branch list given as bytes (the inbox's and the API's way in). `file_name` is only a
-    name: any directory part is dropped. Returns the receipt; raises Refused (and stores nothing)
-    when the submitter may not submit or the file is over the size limit."""
+    name, stored and shown: one with a folder, '..' or control characters is refused. Returns the
+    receipt; raises Refused (and stores nothing) when the name is unsafe, the submitter may not
+    submit or the file is over the size limit."""
     per = Period.parse(period)
     safe_file_name(file_name)
     check_file_size(len(data), file_name, ctx.settings.max_file_bytes)
