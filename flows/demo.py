@@ -14,16 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from payroll.config import load_settings
+from flows.serve import prefect_environment
+from payroll.config import Settings, load_settings
 
 
-def _prepare_environment(home: Path) -> None:
+def _prepare_environment(settings: Settings, home: Path) -> None:
+    prefect_environment(settings)  # Prefect's home beside the engine's, as for every flow
     os.environ["PENSION_HOME"] = str(home)
     os.environ["PENSION_DB_URL"] = f"sqlite:///{home / 'pension.db'}"
-    os.environ.setdefault("PREFECT_HOME", str(home.parent / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 
 
 def load_plan(sample_dir: Path, out_dir: Path) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     out_dir = (out or home / "out").resolve()
-    _prepare_environment(home)
+    _prepare_environment(settings, home)
 
     from flows.monthly import MonthlyPlan, monthly_run  # after the environment is set
     from payroll import services

@@ -18,6 +18,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from payroll.config import Settings, load_settings
+from payroll.country import profile
 from payroll.errors import Refused
 from payroll.services.inbox import DEFAULT_SETTLE_SECONDS, default_inbox
 
@@ -28,7 +29,6 @@ COLLECT_DEPLOYMENT = "submission-window"
 MONTHLY_DEPLOYMENT = "on-demand"
 # Every 15 minutes on days 1 to 20 of the month: the branches' submission window.
 COLLECT_CRON = "*/15 * 1-20 * *"
-TIMEZONES = {"IR": "Asia/Tehran", "KR": "Asia/Seoul"}
 
 
 def prefect_environment(settings: Settings, *, quiet: bool = True) -> None:
@@ -52,11 +52,11 @@ def build_deployments(settings: Settings | None = None, *, inbox: str | None = N
     from flows.monthly import monthly_run
 
     settings = settings or load_settings()
+    timezone = timezone or profile(settings.country).timezone
     try:
-        schedule = Cron(cron, timezone=timezone or TIMEZONES[settings.country])
+        schedule = Cron(cron, timezone=timezone)
     except ValueError as e:
-        raise Refused("INVALID_SCHEDULE", f"cron {cron!r} in time zone {timezone or TIMEZONES[settings.country]}: "
-                      f"{e}") from None
+        raise Refused("INVALID_SCHEDULE", f"cron {cron!r} in time zone {timezone}: {e}") from None
     collect = collect_branch_files.to_deployment(
         name=COLLECT_DEPLOYMENT,
         schedules=[schedule],

@@ -18,6 +18,7 @@ class CountryProfile:
     currency: str
     national_id: ModuleType
     account: ModuleType
+    timezone: str  # the institution's clock: schedules (the submission window) run in it
 
     def account_bank_code(self, account_code: str) -> str:
         return self.account.bank_code(account_code)
@@ -28,8 +29,8 @@ class CountryProfile:
 
 
 PROFILES: dict[str, CountryProfile] = {
-    "IR": CountryProfile("IR", "IRR", ir_nid, iban),
-    "KR": CountryProfile("KR", "KRW", kr_rrn, kr_account),
+    "IR": CountryProfile("IR", "IRR", ir_nid, iban, "Asia/Tehran"),
+    "KR": CountryProfile("KR", "KRW", kr_rrn, kr_account, "Asia/Seoul"),
 }
 
 

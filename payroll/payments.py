@@ -13,24 +13,17 @@ import pyarrow as pa
 
 from payroll.checks import Reference
 from payroll.checks.pipeline import run_checks
+from payroll.intake.payee_file import ROWS_SCHEMA
 from payroll.money import exact_sum
 from payroll.period import Period
 
+# a branch row as intake stored it (ROWS_SCHEMA), with its lineage before and its payment after
 PAYMENTS_SCHEMA = pa.schema([
     ("row_key", pa.int64()),
     ("submission_id", pa.int64()),
     ("branch_code", pa.string()),
     ("source_sha256", pa.string()),
-    ("row_no", pa.int32()),
-    ("pension_id", pa.string()),
-    ("national_id", pa.string()),
-    ("full_name", pa.string()),
-    ("birth_date", pa.string()),
-    ("benefit_type", pa.string()),
-    ("gross_amount", pa.int64()),
-    ("deduction_amount", pa.int64()),
-    ("net_amount", pa.int64()),
-    ("account_code", pa.string()),
+    *ROWS_SCHEMA,
     ("bank_code", pa.string()),
     ("status", pa.string()),
     ("end_to_end_id", pa.string()),

@@ -29,6 +29,7 @@ from payroll.intake.findings import FileRefused, Finding
 from payroll.intake.parsing import AMOUNT_COLUMNS, Problems, parse_rows
 from payroll.intake.reading import read_raw
 from payroll.money import exact_sum
+from payroll.normalize import to_ascii_digits_series
 from payroll.period import Period
 
 ROWS_SCHEMA = pa.schema([
@@ -237,8 +238,6 @@ def _file_verdicts(file_name: str, table: pd.DataFrame, period: Period, rows_rea
         errors.append(Finding("DECLARED_TOTAL_MISMATCH", f"{file_name}: declared total {declared_total} but the "
                               f"net amounts add up to {counted_total}{extra}"))
     if "period" in table.columns:
-        from payroll.normalize import to_ascii_digits_series
-
         given = to_ascii_digits_series(table["period"].astype(str).str.strip()).str.replace("/", "-")
         wrong = ((given != "") & (given != str(period))).to_numpy()
         if wrong.any():
