@@ -1,7 +1,9 @@
 """Exception codes and their severities, read from data/reference/exception_codes.csv.
 
-Severity BLOCK: never paid; HOLD: not paid until cleared by someone with the right role; WARN: paid
-and reported. The catalogue is data so that auditors read the same descriptions the engine uses.
+Severity BLOCK: never paid; HOLD: not paid until cleared by someone with the right role (the code's
+`clear_roles`), then paid in a supplementary run; WARN: paid and reported; REPORT: not a payment of
+this run (an overpayment to recover, a payee who vanished), reported for follow-up. The catalogue is
+data so that auditors read the same descriptions the engine uses.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from payroll.config import REPO_DATA_DIR
 
-SEVERITY_RANK = {"WARN": 1, "HOLD": 2, "BLOCK": 3}
+SEVERITY_RANK = {"REPORT": 0, "WARN": 1, "HOLD": 2, "BLOCK": 3}
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class ExceptionCode:
     stage: str
     severity: str
     description: str
+    clear_roles: str = ""  # '|'-separated roles that may clear a HOLD of this code
+
+    @property
+    def clearable_by(self) -> frozenset[str]:
+        return frozenset(r for r in self.clear_roles.split("|") if r)
 
 
 @cache
@@ -31,6 +38,9 @@ def catalog(path: Path = REPO_DATA_DIR / "reference" / "exception_codes.csv") ->
     bad = [c.code for c in codes.values() if c.severity not in SEVERITY_RANK]
     if bad:
         raise ValueError(f"{path}: unknown severity for {bad}")
+    unclearable = [c.code for c in codes.values() if c.severity == "HOLD" and not c.clearable_by]
+    if unclearable:
+        raise ValueError(f"{path}: a HOLD must name the roles that may clear it: {unclearable}")
     return codes
 
 

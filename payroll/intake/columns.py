@@ -23,7 +23,10 @@ PAYEE_COLUMNS = (
     "pension_id", "national_id", "full_name", "birth_date", "benefit_type",
     "gross_amount", "deduction_amount", "net_amount", "account_code",
 )
-OPTIONAL_COLUMNS = ("period",)
+# survivor benefits: the deceased insured person whose pension the survivor shares, and the share;
+# optional, but a file that has one of the two must have both (payroll.intake.payee_file)
+SURVIVOR_COLUMNS = ("insured_id", "share_percent")
+OPTIONAL_COLUMNS = ("period", *SURVIVOR_COLUMNS)
 STANDARD = "standard"
 
 

@@ -6,16 +6,24 @@ rounded; a day-first date is refused, not reordered. What can be read exactly is
 Persian and Arabic-Indic digits, thousands separators in whole groups of three (`1,250,000`, Persian
 `۱٬۲۵۰٬۰۰۰`), dates written with slashes or dots, Jalali (Solar Hijri) dates from Iranian branch
 systems (converted with jdatetime), compact YYYYMMDD dates, local benefit labels.
+
+Survivor benefits (optional columns insured_id and share_percent): the insured id is read like a
+national id (same normalization, padding and check digit), the share is read exactly into integer
+basis points (`33.33` -> 3333, `۵۰٪` -> 5000; never through a float, more than 2 decimals refused),
+and the two are required on survivor rows and refused on rows of any other benefit type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
+
 import numpy as np
 import pandas as pd
 
-from payroll.benefits import benefit_labels
+from payroll.benefits import benefit_labels, benefit_rules
 from payroll.country import CountryProfile
-from payroll.intake.columns import PAYEE_COLUMNS
+from payroll.intake.columns import PAYEE_COLUMNS, SURVIVOR_COLUMNS
 from payroll.normalize import compact_id_series, normalize_name_series, to_ascii_digits_series
 
 AMOUNT_COLUMNS = ("gross_amount", "deduction_amount", "net_amount")
@@ -31,6 +39,12 @@ _YEAR_FIRST = r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})"
 _COMPACT_DATE = r"([0-9]{4})([0-9]{2})([0-9]{2})"
 _DAY_FIRST = r"[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"
 JALALI_YEARS = (1300, 1499)  # a year in this range, in an Iranian file, is a Solar Hijri year
+SURVIVOR_BENEFITS = ("SURVIVOR", "SURVIVOR_CHILD")  # the benefit types that share a deceased's pension
+MAX_SHARE_BP = 10_000  # 100% in basis points (hundredths of a percent)
+# a share: optional sign, whole percent, decimals after '.' or the Arabic decimal separator U+066B (more
+# than 2 are refused with their own message), a percent sign optionally after a space
+_SHARE = r"-?[0-9]{1,6}(?:\.[0-9]+)?"  # after the sign, point and percent sign are made ASCII / removed
+_PERCENT_SIGN = "[ \u00a0\u202f]?[%\u066a\ufe6a\uff05]$"  # ASCII, Arabic, small and fullwidth
 
 
 class Problems:
@@ -160,4 +174,118 @@ def parse_rows(raw: pd.DataFrame, profile: CountryProfile, problems: Problems) -
     for c in TEXT_COLUMNS:
         s = norm[c].astype("string")
         norm[c] = s.mask(s.str.strip() == "")
+    norm["insured_id"], norm["share_bp"] = parse_survivor_fields(raw, norm, profile, problems)
     return norm, jalali
+
+
+def parse_share(text: pd.Series, column: str, problems: Problems) -> pd.Series:
+    """Int32 basis points (NA where empty or refused): '50' -> 5000, '33.33' -> 3333, '12.5%' -> 1250.
+    Exact: the whole and decimal digits are read as integers, never as a float. A share is more
+    than 0 and at most 100 percent, with at most 2 decimals (nothing is rounded)."""
+    out = pd.Series(pd.NA, index=text.index, dtype="Int32")
+    stripped = text.astype(str).str.strip()
+    filled = (stripped != "").to_numpy()
+    if not filled.any():
+        return out
+    # only the filled cells (survivor rows), in Arrow: sign, digits, decimal point, percent sign
+    t = (to_ascii_digits_series(stripped[filled])
+         .str.replace(_PERCENT_SIGN, "", regex=True)
+         .str.replace("\u066b", ".", regex=False)
+         .str.replace(f"^[{_MINUS}]", "-", regex=True))
+    shaped = np.zeros(len(text), dtype=bool)
+    shaped[filled] = t.str.fullmatch(_SHARE).to_numpy(bool)
+    decimals = t.str.replace(r"^[^.]*\.?", "", regex=True)  # the digits after the point, '' if none
+    too_fine = np.zeros(len(text), dtype=bool)
+    too_fine[filled] = shaped[filled] & (decimals.str.len() > 2).to_numpy(bool)
+    read = shaped & ~too_fine
+    in_range = np.zeros(len(text), dtype=bool)
+    if read.any():
+        sub = read[filled]
+        number = t[sub]
+        whole = number.str.replace(r"^-|\..*$", "", regex=True).astype(np.int64).to_numpy()
+        hundredths = decimals[sub].str.ljust(2, "0").astype(np.int64).to_numpy()
+        bp = np.where(number.str.startswith("-").to_numpy(bool), -1, 1) * (whole * 100 + hundredths)
+        good = (bp > 0) & (bp <= MAX_SHARE_BP)
+        in_range[np.flatnonzero(read)[good]] = True
+        out[in_range] = bp[good].astype(np.int32)
+    problems.add(filled & ~shaped, column, "INVALID_SHARE", _worded(
+        filled & ~shaped, f"{column} '", text, "' is not a percentage: write the share in percent with at most 2 "
+        "decimals and an optional % sign (e.g. 50, 33.33, 12.5%)"))
+    problems.add(too_fine, column, "INVALID_SHARE", _worded(
+        too_fine, f"{column} '", text, "' has more than 2 decimals; shares are given to a hundredth of a percent "
+        "(nothing is rounded: correct the share in the branch system)"))
+    problems.add(read & ~in_range, column, "INVALID_SHARE", _worded(
+        read & ~in_range, f"{column} '", text, "' is not a share of a pension: it must be more than 0% and at "
+        "most 100%"))
+    return out
+
+
+def parse_survivor_fields(raw: pd.DataFrame, norm: pd.DataFrame, profile: CountryProfile, problems: Problems
+                          ) -> tuple[pd.Series, pd.Series]:
+    """(insured_id, share_bp) of each row: NA where empty, or everywhere when the file has no survivor
+    columns. The insured id is normalized and checked like a national id (it is one: the deceased
+    insured person's); survivor rows must give both fields, other benefit types neither."""
+    insured = pd.Series(pd.NA, index=raw.index, dtype="string")
+    if not all(c in raw.columns for c in SURVIVOR_COLUMNS):
+        return insured, pd.Series(pd.NA, index=raw.index, dtype="Int32")
+    ids = profile.national_id
+    text = raw["insured_id"].astype(str).str.strip()
+    written = (text != "").to_numpy()
+    if written.any():  # survivors are a minority: normalize only the ids that are there
+        compact = ids.compact_series(text[written]).astype("string")
+        insured[written] = compact.mask(compact.str.strip() == "")
+    given = {"insured_id": insured.notna().to_numpy(),
+             "share_percent": (raw["share_percent"].astype(str).str.strip() != "").to_numpy()}
+
+    benefit = norm["benefit_type"]
+    survivor = benefit.isin(SURVIVOR_BENEFITS).to_numpy(bool)
+    other = benefit.isin(list(benefit_rules(profile.code))).to_numpy(bool) & ~survivor  # unknown: reported so
+    survivors = ", ".join(SURVIVOR_BENEFITS)
+    for c in SURVIVOR_COLUMNS:  # first: on such a row the field should not be there at all
+        problems.add(other & given[c], c, "SURVIVOR_FIELDS_ON_OTHER_BENEFIT", _worded(
+            other & given[c], f"{c} is given but benefit type ", benefit, f" is not a survivor benefit "
+            f"({survivors}); leave insured_id and share_percent empty on this row, or correct the benefit type"))
+    share = parse_share(raw["share_percent"], "share_percent", problems)
+
+    valid = np.zeros(len(raw), dtype=bool)
+    if given["insured_id"].any():
+        valid[given["insured_id"]] = ids.valid_mask(insured[given["insured_id"]])
+    bad = given["insured_id"] & ~valid
+    if bad.any():  # masked like a national id, with the reason validate() gives
+        why = pd.Series(pd.NA, index=raw.index, dtype=object)
+        why[bad] = _per_value(insured[bad], lambda v: f"{ids.mask(v)}: {_id_reason(ids, v)}")
+        problems.add(bad, "insured_id", "INVALID_NATIONAL_ID", _worded(bad, "insured_id ", why, ""))
+    own = valid & (insured == norm["national_id"]).to_numpy(dtype=bool, na_value=False)
+    problems.add(own, "insured_id", "INVALID_NATIONAL_ID",
+                 "insured_id is the payee's own national id; a survivor draws the pension of another, deceased "
+                 "insured person: give that person's national id")
+    for c in SURVIVOR_COLUMNS:
+        problems.add(survivor & ~given[c], c, "MISSING_VALUE", _worded(
+            survivor & ~given[c], f"{c} is empty; a survivor benefit (", benefit, ") needs the deceased insured "
+            "person's national id (insured_id) and the survivor's share of the pension (share_percent)"))
+    return insured, share
+
+
+def _worded(mask: np.ndarray, before: str, values: pd.Series, after: str) -> pd.Series | str:
+    """`before + value + after` for each row of `mask`, worded only for those rows (a million-row file
+    has few bad ones; concatenating whole columns of text would cost more than the check itself)."""
+    if not mask.any():
+        return ""  # Problems.add adds nothing
+    out = pd.Series(np.full(len(mask), "", dtype=object), dtype=object)
+    out[mask] = (before + values[mask].astype(str) + after).to_numpy(dtype=object)
+    return out
+
+
+def _id_reason(module: ModuleType, value: str) -> str:
+    """Why an identifier is refused, in the words of its module's validate() (stdnum's exceptions)."""
+    try:
+        module.validate(value)
+    except Exception as e:  # stdnum's ValidationError subclasses carry the reason
+        return str(e).rstrip(".").lower() or "is not valid"
+    return "is not valid"
+
+
+def _per_value(values: pd.Series, fn: Callable[[str], str]) -> np.ndarray:
+    """`fn` once per distinct value (a bad placeholder id is often repeated)."""
+    codes, uniques = pd.factorize(values.astype(str))
+    return np.array([fn(str(v)) for v in uniques], dtype=object)[codes]

@@ -4,7 +4,8 @@ No database, no files written. The steps, each its own module:
 1. reading: format, encoding, delimiter, size and row limits -> text cells (payroll.intake.reading)
 2. columns: the branch system's headers -> payee fields, unknown columns reported (.columns)
 3. parsing: digits, separators, dates, labels -> typed rows; what cannot be read exactly is a finding
-   (.parsing)
+   (.parsing). Survivor rows may name the deceased insured person and their share (optional columns
+   insured_id, share_percent -> insured_id, share_bp; null where not given)
 4. exact copies of an earlier row are dropped with a finding
 5. the quality gate (validations, Great Expectations): not-null, id patterns and check digits,
    amounts and ages per benefit type, uniqueness
@@ -24,7 +25,7 @@ import pyarrow as pa
 
 from payroll.benefits import benefit_rules
 from payroll.country import CountryProfile
-from payroll.intake.columns import PAYEE_COLUMNS, expected_headers, resolve
+from payroll.intake.columns import PAYEE_COLUMNS, SURVIVOR_COLUMNS, expected_headers, resolve
 from payroll.intake.findings import FileRefused, Finding
 from payroll.intake.parsing import AMOUNT_COLUMNS, Problems, parse_rows
 from payroll.intake.reading import read_raw
@@ -43,7 +44,12 @@ ROWS_SCHEMA = pa.schema([
     ("deduction_amount", pa.int64()),
     ("net_amount", pa.int64()),
     ("account_code", pa.string()),
+    # survivor benefits (optional columns; null on other rows and in files without them)
+    ("insured_id", pa.string()),  # national id of the deceased insured person whose pension is shared
+    ("share_bp", pa.int32()),  # the survivor's share of that pension in basis points: 5000 = 50%
 ])
+# findings on one row are listed in this order of their columns
+FINDING_ORDER = (*PAYEE_COLUMNS, *SURVIVOR_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,12 @@ def read_payee_file(
         named = "; ".join(f"{c} ({' / '.join(expected_headers(c, system))})" for c in resolution.missing)
         return refused(Finding("MISSING_COLUMNS", f"{file_name}: no column for {named}", row=1,
                                column=resolution.missing[0]), source=source)
+    survivor = [c for c in SURVIVOR_COLUMNS if c in resolution.rename.values()]
+    if len(survivor) == 1:  # a share without whose pension it is (or the reverse) cannot be checked
+        lacking = next(c for c in SURVIVOR_COLUMNS if c not in survivor)
+        return refused(Finding("MISSING_COLUMNS", f"{file_name}: the file has a {survivor[0]} column but no column "
+                               f"for {lacking} ({' / '.join(expected_headers(lacking, system))}); survivor benefits "
+                               "need both, or neither", row=1, column=lacking), source=source)
     warnings += [Finding("UNKNOWN_COLUMN", f"{file_name}: column {c!r} is not part of the payee list and was "
                          "not read", row=1, column=c) for c in resolution.unknown]
     floats = [f for f in AMOUNT_COLUMNS
@@ -170,8 +182,8 @@ def read_payee_file(
     row_errors = _one_per_cell(parse_findings + copy_findings + gate_findings)
     ids = {int(r): (p, n) for r, p, n in norm[["row_no", "pension_id", "national_id"]].itertuples(index=False)}
     row_errors = [Finding(f.code, f.message, f.row, f.column, *_ids(ids.get(f.row or 0)))
-                  for f in sorted(row_errors, key=lambda f: (f.row or 0, PAYEE_COLUMNS.index(f.column)
-                                                             if f.column in PAYEE_COLUMNS else 99))]
+                  for f in sorted(row_errors, key=lambda f: (f.row or 0, FINDING_ORDER.index(f.column)
+                                                             if f.column in FINDING_ORDER else 99))]
 
     net = norm["net_amount"]
     counted_total = exact_sum(net.dropna().to_numpy(dtype=np.int64))
@@ -187,6 +199,8 @@ def read_payee_file(
             accepted[c] = accepted[c].astype("int64")
         for c in ("pension_id", "national_id", "full_name", "birth_date", "benefit_type", "account_code"):
             accepted[c] = accepted[c].astype(str)
+        accepted["insured_id"] = accepted["insured_id"].astype("string")  # null where not a survivor
+        accepted["share_bp"] = accepted["share_bp"].astype("Int32")
         result.accepted = accepted[list(ROWS_SCHEMA.names)]
     return result
 

@@ -39,6 +39,9 @@ def _codes_passed_to(targets: dict[str, int]) -> dict[str, set[str]]:
             idx = targets[name]
             candidates = [args[idx]] if len(args) > idx else []
             candidates += [k.value for k in node.keywords if k.arg == "code"]
+            while any(isinstance(a, ast.IfExp) for a in candidates):  # "A" if policy else "B": both
+                candidates = [x for a in candidates for x in ((a.body, a.orelse) if isinstance(a, ast.IfExp)
+                                                              else (a,))]
             for arg in candidates:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and CODE.fullmatch(arg.value):
                     where = f"{path.relative_to(PAYROLL_DIR.parent)}:{node.lineno}"
@@ -86,12 +89,13 @@ def test_every_intake_finding_code_is_catalogued() -> None:
     assert missing == {}
 
 
-def test_every_severity_is_warn_hold_or_block() -> None:
+def test_every_severity_is_report_warn_hold_or_block() -> None:
     codes = catalog()
     assert len(codes) >= 19
-    assert {c.severity for c in codes.values()} <= {"WARN", "HOLD", "BLOCK"}
-    assert set(SEVERITY_RANK) == {"WARN", "HOLD", "BLOCK"}
-    assert SEVERITY_RANK["WARN"] < SEVERITY_RANK["HOLD"] < SEVERITY_RANK["BLOCK"]
+    assert {c.severity for c in codes.values()} <= {"REPORT", "WARN", "HOLD", "BLOCK"}
+    assert set(SEVERITY_RANK) == {"REPORT", "WARN", "HOLD", "BLOCK"}
+    assert SEVERITY_RANK["REPORT"] < SEVERITY_RANK["WARN"] < SEVERITY_RANK["HOLD"] < SEVERITY_RANK["BLOCK"]
+    assert {c.stage for c in codes.values() if c.severity == "REPORT"} == {"run"}
     for code, entry in codes.items():
         assert entry.code == code
         assert entry.stage in {"file", "intake", "run"}
@@ -111,6 +115,20 @@ def test_intake_codes_are_block() -> None:
                                              ("DUPLICATE_ACROSS_BRANCHES", "HOLD"), ("DUPLICATE_ROW", "BLOCK")])
 def test_severity_of_known_codes(code: str, level: str) -> None:
     assert severity(code) == level
+
+
+def test_every_hold_names_who_may_clear_it() -> None:
+    holds = [c for c in catalog().values() if c.severity == "HOLD"]
+    assert holds and all(c.clearable_by for c in holds)
+    assert all(c.clearable_by <= {"finance", "finance_lead", "province_approver", "branch_head"} for c in holds)
+    assert not any(c.clear_roles for c in catalog().values() if c.severity != "HOLD")
+
+
+def test_catalog_refuses_a_hold_nobody_may_clear(tmp_path: Path) -> None:
+    bad = tmp_path / "codes.csv"
+    bad.write_text("code,stage,severity,description,clear_roles\nX_CODE,run,HOLD,whatever,\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="X_CODE"):
+        catalog(bad)
 
 
 def test_unknown_code_has_no_severity() -> None:
