@@ -22,10 +22,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-# Speed and memory figures (printed, never asserted): the quality gate and a whole intake on 1M rows.
+# Speed and memory figures (printed, never asserted): the quality gate, a whole intake and the run
+# checks on 1M rows. National scale: benchmarks/bench_checks.py --payees 10000000; the join engines
+# compared: benchmarks/bench_joins.py --payees N.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_gate.py
 	$(BIN)/python benchmarks/bench_intake.py
+	$(BIN)/python benchmarks/bench_checks.py
 
 lint: $(STAMP)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,dev]'

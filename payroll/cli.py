@@ -28,11 +28,13 @@ reject_app = typer.Typer(no_args_is_help=True, help="Reject a submission with a 
 run_app = typer.Typer(no_args_is_help=True, help="Payment runs.")
 submission_app = typer.Typer(no_args_is_help=True, help="Branch submissions.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+hold_app = typer.Typer(no_args_is_help=True, help="Held payments of a released run: list them, clear them.")
 app.add_typer(approve_app, name="approve")
 app.add_typer(reject_app, name="reject")
 app.add_typer(run_app, name="run")
 app.add_typer(submission_app, name="submission")
 app.add_typer(audit_app, name="audit")
+app.add_typer(hold_app, name="hold")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 AsOpt = Annotated[str, typer.Option("--as", help="The user acting (user_id).")]
@@ -227,6 +229,49 @@ def release(run_id: int, as_: AsOpt,
                                     for f in r["files"]] + [f"  manifest {r['manifest']}"]))
 
 
+@run_app.command("supplementary")
+def run_supplementary(period: Annotated[str, typer.Option("--period", help="YYYY-MM")], as_: AsOpt,
+                      json_out: JsonOpt = False) -> None:
+    """Pay the cleared holds of a released period: re-check them into a supplementary run to approve."""
+    _execute(json_out, lambda ctx: services.create_supplementary_run(ctx, period, user=as_),
+             lambda r: _run_text(r) + f"\n  supplementary to run {r['parent_run_id']}; "
+                       f"{len(r['clearances'])} cleared payment(s) re-checked")
+
+
+# --- held payments ------------------------------------------------------------------------------------
+
+
+def _holds_text(r: dict[str, Any]) -> str:
+    lines = [f"run {r['run_id']} ({r['kind']}, {r['period']}, {r['status']}): {r['held_count']} held for "
+             f"{_n(r['held_total'])}; {r['cleared_count']} cleared, {r['awaiting_payment_count']} awaiting payment"]
+    for h in r["holds"]:
+        c = h["clearance"]
+        state = ("not cleared" if c is None else f"cleared by {c['cleared_by']}"
+                 + (f", paid in run {c['paid_in_run_id']}" if c["paid_in_run_id"] else "")
+                 + (f", held again in run {c['closed_in_run_id']}" if c["closed_in_run_id"] else ""))
+        lines.append(f"  {h['end_to_end_id']} {h['branch_code']} pension {h['pension_id']} {_n(h['net_amount'])}: "
+                     f"{', '.join(h['codes'])} (clearable by {', '.join(h['clearable_by']) or 'nobody'}); {state}")
+    return "\n".join(lines)
+
+
+@hold_app.command("list")
+def hold_list(run_id: int, json_out: JsonOpt = False) -> None:
+    """List the run's held payments with their findings and clearances."""
+    _execute(json_out, lambda ctx: services.list_holds(ctx, run_id), _holds_text)
+
+
+@hold_app.command("clear")
+def hold_clear(run_id: int, end_to_end_id: str, as_: AsOpt,
+               justification: Annotated[str, typer.Option(
+                   "--justification", help="Why the payment may be made (at least 20 characters).")],
+               json_out: JsonOpt = False) -> None:
+    """Clear the HOLD of one payment of a released run; a supplementary run then pays it."""
+    _execute(json_out, lambda ctx: services.clear_hold(ctx, run_id, end_to_end_id, user=as_,
+                                                       justification=justification),
+             lambda r: f"payment {r['end_to_end_id']} of run {r['run_id']} cleared by {r['cleared_by']} "
+                       f"({', '.join(r['codes'])}); clearance {r['clearance_id']}, awaiting a supplementary run")
+
+
 @app.command()
 def exceptions(run_id: int, out: Annotated[Path, typer.Option("--out")],
                fmt: Annotated[str, typer.Option("--format", help="csv | jsonl")] = "csv",
@@ -234,6 +279,26 @@ def exceptions(run_id: int, out: Annotated[Path, typer.Option("--out")],
     """Write the run's exception report."""
     _execute(json_out, lambda ctx: services.export_exceptions(ctx, run_id, out, fmt),
              lambda r: f"{r['rows']} exception rows written to {r['path']}")
+
+
+def _recovery_text(r: dict[str, Any]) -> str:
+    head = (f"run {r['run_id']} ({r['run_status']}) of {r['period']}: {r['count']} deceased payee(s) were paid "
+            f"{_n(r['total'])} {r['currency']} after the month of death")
+    lines = [head] + [f"  {p['national_id']} died {p['date_of_death']}: {p['payments']} payment(s) "
+                      f"{', '.join(p['periods'])} = {_n(p['total'])} (branch {p['branch_code']}, pension {p['pension_id']})"
+                      for p in r["people"]]
+    if r.get("path"):
+        lines.append(f"written to {r['path']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def recovery(period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
+             out: Annotated[Path | None, typer.Option("--out", help="Write the list as CSV, a line per payment.")]
+             = None, json_out: JsonOpt = False) -> None:
+    """The overpayment recovery list: payments released after a recorded death (the period's run)."""
+    _execute(json_out, lambda ctx: services.export_recovery(ctx, period, out) if out
+             else services.recovery_list(ctx, period), _recovery_text)
 
 
 @audit_app.command("verify")
@@ -255,13 +320,22 @@ def demo(out: Annotated[Path | None, typer.Option("--out", help="Where bank file
 
 def _demo_text(r: dict[str, Any]) -> str:
     run = r["run"]
-    lines = [f"sample month {r['period']} done in {r['seconds']} s (flow run {r['flow_run']})",
+    lines = [f"history {h['period']}: run {h['run_id']} released, {h['payable_count']} paid "
+             f"{_n(h['payable_total'])} {r['currency']}" for h in r.get("history", [])]
+    lines += [f"sample month {r['period']} done in {r['seconds']} s (flow run {r['flow_run']})",
              f"  submissions: {r['submissions']['accepted']} accepted, {r['submissions']['rejected']} rejected; "
              f"{r['rows_rejected']} rows rejected at intake",
              f"  run {run['run_id']}: payable {run['payable_count']} for {_n(run['payable_total'])} {r['currency']}; "
              f"held {run['held_count']}; blocked {run['blocked_count']}"]
     lines += [f"    {c}: {n}" for c, n in run["exceptions"].items()]
     lines += [f"  bank file {f['path']} ({f['transactions']} payments, {_n(f['control_sum'])})" for f in r["files"]]
+    if r.get("recovery"):
+        rec = r["recovery"]
+        lines.append(f"  recovery list {rec['path']}: {rec['count']} deceased payee(s), {_n(rec['total'])} to recover")
+    if r.get("supplementary"):
+        sup = r["supplementary"]
+        lines.append(f"  supplementary run {sup['run_id']}: {len(sup['cleared'])} cleared HOLD(s) paid, "
+                     f"{sup['payable_count']} for {_n(sup['payable_total'])} {r['currency']}")
     lines += [f"  manifest {r['manifest']}", f"  exception report {r['exception_report']}",
               f"  audit chain: {'intact' if r['audit']['ok'] else 'BROKEN'} ({r['audit']['entries']} entries)",
               f"  database {r['database']}"]

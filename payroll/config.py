@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     # The quality gate refuses a whole list when more than this share of its rows have errors.
     max_bad_row_percent: float = Field(default=5.0, ge=0, le=100)
 
+    # Run checks (payroll.checks.policy). A payee who died during the period: "pay" through the month
+    # of death (WARN) or "hold" the payment for review (HOLD).
+    death_in_period: str = Field(default="pay", pattern="^(pay|hold)$")
+    # rapidfuzz score (0..100) of a name against the registry's: at or above it a WARN, below a HOLD
+    name_similarity_threshold: float = Field(default=90.0, ge=0, le=100)
+    # net amount up more than this percent against the last released period: HOLD
+    amount_jump_percent: int = Field(default=20, ge=0)
+    # more than one account change within this many days (released periods and this one): HOLD
+    account_change_window_days: int = Field(default=90, ge=28)
+
     @model_validator(mode="after")
     def _debtor_account_valid(self) -> Settings:
         from payroll.country import profile

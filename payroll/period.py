@@ -35,5 +35,13 @@ class Period:
     def day(self, day: int) -> date:
         return date(self.year, self.month, min(day, self.end.day))
 
+    def previous(self) -> Period:
+        """The month before.
+
+        >>> str(Period(2026, 1).previous())
+        '2025-12'
+        """
+        return Period(self.year - 1, 12) if self.month == 1 else Period(self.year, self.month - 1)
+
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"

@@ -1,26 +1,47 @@
 """The ordered list of run checks, and the verdict per row: the worst severity found wins.
 
 Every check sees every row, so an auditor sees every reason a payment was stopped, not only the first.
+ROW_CHECKS judge each row on its own against the reference (registry, deaths, accounts); a
+supplementary run re-checks its cleared rows with them. The other checks look at the whole
+population (duplicates, survivors, anomalies against the last released period, recovery of
+overpayments) and run only on a period's main run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from payroll.catalog import SEVERITY_RANK, severity
-from payroll.checks import Check, Reference, accounts, deaths, duplicates, registry
+from payroll.checks import (
+    NO_ROW,
+    Check,
+    Reference,
+    accounts,
+    anomalies,
+    deaths,
+    duplicates,
+    registry,
+    survivors,
+)
 from payroll.period import Period
 
-CHECKS: list[Check] = [registry.check, deaths.check, accounts.check, duplicates.check]
+ROW_CHECKS: list[Check] = [registry.check, deaths.check, accounts.check]
+CHECKS: list[Check] = [*ROW_CHECKS, deaths.recovery, duplicates.check, survivors.check, anomalies.check]
 
 RANK_TO_STATUS = {0: "PAYABLE", 1: "PAYABLE", 2: "HOLD", 3: "BLOCK"}
 
 
-def run_checks(rows: pd.DataFrame, ref: Reference, period: Period) -> tuple[pd.Series, pd.DataFrame]:
-    """Returns (status per row: PAYABLE | HOLD | BLOCK, exceptions with code, severity, detail)."""
-    found = [check(rows, ref, period).exceptions for check in CHECKS]
+def run_checks(rows: pd.DataFrame, ref: Reference, period: Period, checks: Sequence[Check] = CHECKS
+               ) -> tuple[pd.Series, pd.DataFrame]:
+    """Returns (status per row: PAYABLE | HOLD | BLOCK, exceptions with code, severity, detail).
+
+    Findings with row key NO_ROW (not a row of this run) are reported and decide no row's status."""
+    found = [check(rows, ref, period).exceptions for check in checks]
     exc = pd.concat(found, ignore_index=True).sort_values(["row_key", "code"], kind="stable")
     exc["severity"] = exc["code"].map(severity)
-    worst = exc["severity"].map(SEVERITY_RANK).groupby(exc["row_key"]).max()
+    on_rows = exc[exc["row_key"] != NO_ROW]
+    worst = on_rows["severity"].map(SEVERITY_RANK).groupby(on_rows["row_key"]).max()
     rank = worst.reindex(rows.index, fill_value=0).astype(int)
     return rank.map(RANK_TO_STATUS), exc.reset_index(drop=True)

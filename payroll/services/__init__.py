@@ -2,9 +2,10 @@
 these and nothing else; each state change and its audit entry commit in one transaction."""
 
 from payroll.services.context import Context
+from payroll.services.holds import clear_hold, list_holds
 from payroll.services.reference import init_database, load_reference
 from payroll.services.release import release_run
-from payroll.services.reports import export_exceptions, verify_audit
+from payroll.services.reports import export_exceptions, export_recovery, recovery_list, verify_audit
 from payroll.services.runs import approve_run, create_run, show_run
 from payroll.services.submissions import (
     approve_submission,
@@ -13,6 +14,7 @@ from payroll.services.submissions import (
     submit,
     submit_bytes,
 )
+from payroll.services.supplementary import create_supplementary_run
 
 from payroll.services.inbox import (  # isort: skip  (the inbox builds on submissions)
     collect_branch,
@@ -23,8 +25,8 @@ from payroll.services.inbox import (  # isort: skip  (the inbox builds on submis
 )
 
 __all__ = [
-    "Context", "approve_run", "approve_submission", "collect_branch", "collect_inbox", "create_run",
-    "default_inbox", "export_exceptions", "init_database", "list_branch_folders", "load_reference",
-    "merge_summaries", "reject_submission", "release_run", "show_run", "show_submission", "submit",
-    "submit_bytes", "verify_audit",
+    "Context", "approve_run", "approve_submission", "clear_hold", "collect_branch", "collect_inbox", "create_run",
+    "create_supplementary_run", "default_inbox", "export_exceptions", "export_recovery", "init_database", "list_branch_folders",
+    "list_holds", "load_reference", "merge_summaries", "recovery_list", "reject_submission", "release_run", "show_run",
+    "show_submission", "submit", "submit_bytes", "verify_audit",
 ]

@@ -5,6 +5,12 @@ final approval, never the clock) into a staging folder, validated against the of
 into the archive atomically, and only then is the release committed, in the same transaction as the
 period's one-and-only release row and the audit entry. Releasing a released run returns the archived
 files byte for byte; if the archive was lost, it is regenerated and must hash to what was recorded.
+
+A supplementary run (payroll.services.supplementary) is released only after its period's main run and
+writes no period release row: in the same transaction it marks the clearances of its PAYABLE rows paid
+and those of its other rows closed, each UPDATE only on clearances still open (paid_in_run_id and
+closed_in_run_id NULL); if fewer rows change than the run took, another run settled them first and
+nothing is released.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,9 +36,10 @@ from payroll.errors import Refused, WrongState
 from payroll.money import exact_sum
 from payroll.period import Period
 from payroll.services.context import Context, actor
+from payroll.services.holds import lock_period, read_payments
 from payroll.services.runs import load_run, require_current, run_state
 from payroll.store.files import read_table_verified, replace_dir_atomic, sha256_file, write_atomic
-from payroll.store.models import Bank, PeriodRelease, ReleasedFile, Run
+from payroll.store.models import Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
 
 FORMAT = "pain.001.001.09"
 
@@ -97,6 +104,9 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
                 "currency": ctx.country.currency, "debtor_account": s.debtor_account, "run_sha256": run.content_sha256,
                 "transactions": count, "control_sum": total, "files": files}
+    if run.kind != "main":  # a main run's manifest stays as it always was
+        manifest["kind"] = run.kind
+        manifest["parent_run_id"] = run.parent_run_id
     write_atomic(staging / "manifest.json",
                  (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
     return files
@@ -113,9 +123,59 @@ def _stage(ctx: Context) -> Path:
     return staging
 
 
+def _settlement(session: Session, run: Run) -> tuple[list[int], list[int]]:
+    """Before a supplementary run is released: (clearances it pays, clearances it closes), checked
+    against its approved payments file and against the clearances still open."""
+    period = session.get(PeriodRelease, run.period)
+    if period is None:
+        raise WrongState("PERIOD_NOT_RELEASED", f"supplementary run {run.id} pays held payments of {run.period}, "
+                         "whose main run is not released yet")
+    if period.run_id != run.parent_run_id:
+        raise WrongState("WRONG_MAIN_RUN", f"supplementary run {run.id} belongs to run {run.parent_run_id}, but "
+                         f"{run.period} was released by run {period.run_id}")
+    items = json.loads(run.summary).get("clearances", [])
+    payments = read_payments(run)
+    if sorted(zip(payments["end_to_end_id"], payments["status"], strict=True)) != \
+            sorted((i["end_to_end_id"], i["status"]) for i in items):
+        raise Refused("SUMMARY_MISMATCH", f"the clearances recorded with supplementary run {run.id} do not match "
+                      "its payments file; nothing was released")
+    e2e_of = {i: it["end_to_end_id"] for it in items for i in it["clearance_ids"]}
+    found = list(session.execute(select(HoldClearance).where(HoldClearance.id.in_(list(e2e_of)))).scalars())
+    if sorted((c.id, c.end_to_end_id) for c in found) != sorted(e2e_of.items()):
+        raise Refused("SUMMARY_MISMATCH", f"the clearances recorded with supplementary run {run.id} are not the "
+                      "clearances of its payments; nothing was released")
+    spent = sorted(c.id for c in found if c.paid_in_run_id is not None or c.closed_in_run_id is not None)
+    if spent:
+        raise WrongState("CLEARANCE_SPENT", f"clearance(s) {spent} of supplementary run {run.id} were paid or closed "
+                         "by another supplementary run; make a new one; nothing was released")
+    pay = sorted(i for it in items if it["status"] == "PAYABLE" for i in it["clearance_ids"])
+    close = sorted(i for it in items if it["status"] != "PAYABLE" for i in it["clearance_ids"])
+    return pay, close
+
+
+def _settle(session: Session, run: Run, pay: list[int], close: list[int]) -> None:
+    """Mark the clearances paid or closed; a payment is paid at most once, whoever races."""
+    for ids, column, what in ((pay, HoldClearance.paid_in_run_id, "paid"),
+                              (close, HoldClearance.closed_in_run_id, "closed")):
+        if not ids:
+            continue
+        result = session.execute(
+            update(HoldClearance).where(HoldClearance.id.in_(ids), HoldClearance.paid_in_run_id.is_(None),
+                                        HoldClearance.closed_in_run_id.is_(None))
+            .values({column: run.id}).execution_options(synchronize_session=False))
+        changed = result.rowcount  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+        if changed != len(ids):
+            raise WrongState("CLEARANCE_SPENT", f"only {changed} of the {len(ids)} clearances supplementary run "
+                             f"{run.id} {what} were still open: another run settled them first; nothing was "
+                             "released")
+
+
 def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = None) -> dict[str, Any]:
     with ctx.uow() as session:
-        run = load_run(session, run_id, lock=True)  # one releaser at a time; the loser sees 'released'
+        if session.execute(select(Run.kind).where(Run.id == run_id)).scalar_one_or_none() == "supplementary":
+            _, run = lock_period(session, run_id)  # the period's main run first, as every holds change does
+        else:
+            run = load_run(session, run_id, lock=True)  # one releaser at a time; the loser sees 'released'
         who = actor(session, user)
         require_role(who, RUN_MAKERS, "releasing a run")
         archive = _archive_dir(ctx, run)
@@ -129,18 +189,22 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
             raise WrongState("WRONG_STATE", f"run {run.id} is {run.status}; only an approved run can be released")
         else:
             require_current(session, run)
+            settlement = _settlement(session, run) if run.kind == "supplementary" else None
             staging = _stage(ctx)
             try:
                 files = generate_files(ctx, session, run, staging)
                 replace_dir_atomic(staging, archive)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-            session.add(PeriodRelease(period=run.period, run_id=run.id))
-            try:
-                session.flush()
-            except IntegrityError:
-                raise WrongState("PERIOD_RELEASED", f"period {run.period} has already been released by another "
-                                 "run; it is never paid twice") from None
+            if settlement is None:
+                session.add(PeriodRelease(period=run.period, run_id=run.id))
+                try:
+                    session.flush()
+                except IntegrityError:
+                    raise WrongState("PERIOD_RELEASED", f"period {run.period} has already been released by another "
+                                     "run; it is never paid twice") from None
+            else:
+                _settle(session, run, *settlement)
             before = run_state(run)
             run.status = "released"
             run.released_by = user
@@ -151,10 +215,13 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
                                      file_format=f["format"], transactions=f["transactions"],
                                      control_sum=f["control_sum"], sha256=f["sha256"]) for f in files]
             session.add_all(recorded)
+            detail: dict[str, Any] = {"files": {f["file"]: f["sha256"] for f in files},
+                                      "manifest_sha256": run.manifest_sha256}
+            if settlement is not None:
+                detail.update(kind=run.kind, parent_run_id=run.parent_run_id, clearances_paid=settlement[0],
+                              clearances_closed=settlement[1])
             audit.append(session, actor=user, role=who.role, action="run.release", item_type="run", item_id=run.id,
-                         before=before, after=run_state(run),
-                         detail={"files": {f["file"]: f["sha256"] for f in files},
-                                 "manifest_sha256": run.manifest_sha256})
+                         before=before, after=run_state(run), detail=detail)
             already = False
         manifest_sha = run.manifest_sha256
 

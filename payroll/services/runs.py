@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from payroll import audit
 from payroll.approvals import RUN_MAKERS, Item, authorize, require_role
-from payroll.checks import Reference
+from payroll.checks import LINEAGE_FIELDS, NO_ROW, History, Reference, ReleasedRun
+from payroll.checks.policy import policy_for
 from payroll.errors import NotFound, Refused, WrongState
 from payroll.money import exact_sum
 from payroll.payments import build_payments, consolidate, to_table, totals_by
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
-from payroll.store.files import put_table, read_table_verified
+from payroll.store.files import put_table, read_table_verified, sha256_file
 from payroll.store.models import (
     Account,
     Approval,
@@ -48,7 +49,8 @@ def run_state(r: Run) -> dict[str, Any]:
 
 def run_view(r: Run) -> dict[str, Any]:
     summary = json.loads(r.summary)
-    return {"run_id": r.id, "period": r.period, "status": r.status, "rows": r.rows,
+    return {"run_id": r.id, "period": r.period, "kind": r.kind, "parent_run_id": r.parent_run_id,
+            "status": r.status, "rows": r.rows,
             "payable_count": r.payable_count, "payable_total": r.payable_total, "held_count": r.held_count,
             "blocked_count": r.blocked_count, "exceptions": summary["exceptions"],
             "intake_rejections": summary["intake_rejections"], "missing_branches": summary["missing_branches"],
@@ -64,7 +66,27 @@ def load_run(session: Session, run_id: int, lock: bool = False) -> Run:
     return run
 
 
-def _reference(session: Session) -> Reference:
+def history_before(session: Session, period: Period) -> History:
+    """Every run released for a period before `period` (main and supplementary), oldest first; each
+    payments file is verified against the hash recorded when the run was made."""
+    released = []
+    for r in session.execute(select(Run).where(Run.status == "released", Run.period < str(period))
+                             .order_by(Run.period, Run.id)).scalars():
+        path = Path(r.payments_path)
+        try:
+            actual = sha256_file(path)
+        except OSError as e:
+            raise Refused("STORED_FILE_CHANGED", f"released run {r.id} ({r.period}): {e}") from None
+        if actual != r.content_sha256:
+            raise Refused("STORED_FILE_CHANGED", f"released run {r.id} ({r.period}): {path} has sha256 {actual}, "
+                          f"recorded {r.content_sha256}")
+        released.append(ReleasedRun(period=r.period, run_id=r.id, path=path, kind=getattr(r, "kind", None) or "main"))
+    return History(released)
+
+
+def reference_for(ctx: Context, session: Session, period: Period) -> Reference:
+    """What the checks of a run for `period` judge against: the reference extracts in force, the
+    payments released before the period, and the institution's policy."""
     conn = session.connection()
     return Reference(
         registry=pd.read_sql(select(RegistryPerson.national_id, RegistryPerson.full_name,
@@ -72,6 +94,8 @@ def _reference(session: Session) -> Reference:
         deaths=pd.read_sql(select(Death.national_id, Death.date_of_death), conn, dtype=str),
         accounts=pd.read_sql(select(Account.account_code, Account.bank_code, Account.holder_national_id,
                                     Account.dedicated, Account.status), conn),
+        history=history_before(session, period),
+        policy=policy_for(ctx.settings),
     )
 
 
@@ -121,11 +145,12 @@ def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
                                                                                          s.rows_sha256)))
             except (OSError, ValueError) as e:
                 raise Refused("STORED_FILE_CHANGED", f"submission {s.id}: {e}") from None
-        ref = _reference(session)
+        ref = reference_for(ctx, session, per)
         intake = list(session.execute(select(IntakeError, Submission.branch_code, Submission.content_sha256)
                                       .join(Submission, Submission.id == IntakeError.submission_id)
                                       .where(IntakeError.submission_id.in_([s.id for s in subs]))))
         missing = _missing_branches(session, str(per), {s.branch_code for s in subs})
+        ref.rejected_pension_ids = frozenset(e.pension_id for e, _, _ in intake if e.pension_id)
 
     rows = consolidate(parts)
     payments, exceptions = build_payments(rows, ref, per)
@@ -158,17 +183,7 @@ def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
         session.add(run)
         session.flush()
         session.add_all(RunSubmission(run_id=run.id, submission_id=s.id, rows_sha256=s.rows_sha256) for s in subs)
-        lineage = payments.set_index("row_key")
-        session.add_all(
-            RunException(run_id=run.id, code=e.code, severity=e.severity, stage="run",
-                         branch_code=lineage.at[e.row_key, "branch_code"],
-                         submission_id=int(lineage.at[e.row_key, "submission_id"]),
-                         source_sha256=lineage.at[e.row_key, "source_sha256"],
-                         row_no=int(lineage.at[e.row_key, "row_no"]),
-                         pension_id=lineage.at[e.row_key, "pension_id"],
-                         national_id=lineage.at[e.row_key, "national_id"],
-                         detail=json.dumps(e.detail, ensure_ascii=False, sort_keys=True))
-            for e in exceptions.itertuples(index=False))
+        session.add_all(run_exception_rows(run.id, payments, exceptions))
         session.add_all(
             RunException(run_id=run.id, code=e.code, severity="BLOCK", stage="intake", branch_code=branch,
                          submission_id=e.submission_id, source_sha256=sha, row_no=e.row_no,
@@ -179,6 +194,25 @@ def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
                      after=run_state(run), detail={"submissions": summary["submissions"],
                                                    "exceptions": summary["exceptions"]})
         return run_view(run)
+
+
+def run_exception_rows(run_id: int, payments: pd.DataFrame, exceptions: pd.DataFrame) -> list[RunException]:
+    """The run's findings as rows, each with its lineage: the payment row's, or for a finding that is
+    no row of this run (an overpayment, a vanished payee), the earlier payment's it carries itself."""
+    lineage = payments.set_index("row_key")
+    out = []
+    for e in exceptions.itertuples(index=False):
+        detail = dict(e.detail)
+        if e.row_key == NO_ROW:
+            src = detail.pop("lineage")
+        else:
+            src = {f: lineage.at[e.row_key, f] for f in LINEAGE_FIELDS}
+        out.append(RunException(run_id=run_id, code=e.code, severity=e.severity, stage="run",
+                                branch_code=src["branch_code"], submission_id=int(src["submission_id"]),
+                                source_sha256=src["source_sha256"], row_no=int(src["row_no"]),
+                                pension_id=src["pension_id"], national_id=src["national_id"],
+                                detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+    return out
 
 
 def _stale_submissions(session: Session, run: Run) -> list[int]:

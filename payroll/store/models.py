@@ -191,6 +191,10 @@ class Run(Base):
     released_at: Mapped[str | None] = mapped_column(String(40))
     release_dir: Mapped[str | None] = mapped_column(String(1000))
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    # main: the period's run of every approved branch list (released once, see PeriodRelease);
+    # supplementary: pays rows held in a released run of the period once a HOLD was cleared
+    kind: Mapped[str] = mapped_column(String(16), default="main", server_default="main")
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))  # supplementary: the main run
 
 
 class RunSubmission(Base):
@@ -233,6 +237,31 @@ class RunException(Base):
     pension_id: Mapped[str | None] = mapped_column(String(64))
     national_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text)  # JSON evidence
+
+
+class HoldClearance(Base):
+    """A HOLD cleared by a user with the right role, with a justification; the payment is then made by a
+    supplementary run of the same period. Open while paid_in_run_id and closed_in_run_id are both NULL."""
+
+    __tablename__ = "hold_clearances"
+    __table_args__ = (UniqueConstraint("run_id", "end_to_end_id", name="uq_hold_clearance"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))  # the released run where the row was held
+    end_to_end_id: Mapped[str] = mapped_column(String(35), index=True)
+    pension_id: Mapped[str] = mapped_column(String(64))
+    national_id: Mapped[str] = mapped_column(String(64))
+    branch_code: Mapped[str] = mapped_column(String(16))
+    net_amount: Mapped[int] = mapped_column(BigInteger)
+    codes: Mapped[str] = mapped_column(Text)  # JSON list of the HOLD codes cleared
+    justification: Mapped[str] = mapped_column(Text)
+    cleared_by: Mapped[str] = mapped_column(ForeignKey("users.user_id"))
+    role: Mapped[str] = mapped_column(String(32))
+    cleared_at: Mapped[str] = mapped_column(String(40))
+    # the supplementary run whose release paid it
+    paid_in_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    # the released supplementary run that re-checked the row and held or blocked it again: this clearance
+    # is spent, the row needs a new clearance on that run
+    closed_in_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
 
 
 # --- audit ----------------------------------------------------------------------------------------

@@ -7,7 +7,17 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from payroll.checks import EXCEPTION_COLUMNS, Reference, accounts, deaths, duplicates, registry, result
+from payroll.checks import (
+    EXCEPTION_COLUMNS,
+    Reference,
+    accounts,
+    anomalies,
+    deaths,
+    duplicates,
+    registry,
+    result,
+    survivors,
+)
 from payroll.checks.pipeline import CHECKS, run_checks
 from payroll.period import Period
 
@@ -79,7 +89,8 @@ def test_registry_not_found() -> None:
     r = registry.check(rows, ref, PERIOD)
     assert codes(r.exceptions) == [(101, "NOT_IN_REGISTRY")]
     assert detail_of(r.exceptions, 101, "NOT_IN_REGISTRY") == {
-        "reason": "national id not found in the civil registry extract"}
+        "reason": "national id not found in the civil registry extract",
+        "evidence": "national id not found in the civil registry extract"}
     assert list(r.kept.index) == [100, 102]
 
 
@@ -105,7 +116,9 @@ def test_registry_name_truly_different_is_identity_mismatch() -> None:
     r = registry.check(rows, ref, PERIOD)
     assert codes(r.exceptions) == [(100, "IDENTITY_MISMATCH")]
     assert detail_of(r.exceptions, 100, "IDENTITY_MISMATCH") == {
-        "fields": ["full_name"], "file": {"full_name": "علی کریمی"}, "registry": {"full_name": "علی رضایی"}}
+        "fields": ["full_name"], "file": {"full_name": "علی کریمی", "birth_date": "1955-03-01"},
+        "registry": {"full_name": "علی رضایی", "birth_date": "1955-03-01"}, "name_score": 75.0, "threshold": 90.0,
+        "evidence": "name in file 'علی کریمی', in registry 'علی رضایی': similarity 75 at or below the threshold 90"}
     assert list(r.kept.index) == [101]
 
 
@@ -116,7 +129,9 @@ def test_registry_birth_date_differs() -> None:
     r = registry.check(rows, ref, PERIOD)
     assert codes(r.exceptions) == [(101, "IDENTITY_MISMATCH")]
     assert detail_of(r.exceptions, 101, "IDENTITY_MISMATCH") == {
-        "fields": ["birth_date"], "file": {"birth_date": "1955-03-01"}, "registry": {"birth_date": "1956-03-01"}}
+        "fields": ["birth_date"], "file": {"full_name": "Name N2", "birth_date": "1955-03-01"},
+        "registry": {"full_name": "Name N2", "birth_date": "1956-03-01"}, "name_score": 100.0, "threshold": 90.0,
+        "evidence": "birth date in file 1955-03-01, in registry 1956-03-01"}
 
 
 def test_registry_name_and_birth_date_differ_in_one_finding() -> None:
@@ -124,10 +139,12 @@ def test_registry_name_and_birth_date_differ_in_one_finding() -> None:
     ref = reference(rows, registry_rows=[{"national_id": "N1", "full_name": "Reza", "birth_date": "1950-01-01"}])
     r = registry.check(rows, ref, PERIOD)
     assert codes(r.exceptions) == [(100, "IDENTITY_MISMATCH")]
-    assert detail_of(r.exceptions, 100, "IDENTITY_MISMATCH") == {
+    detail = detail_of(r.exceptions, 100, "IDENTITY_MISMATCH")
+    assert {k: detail[k] for k in ("fields", "file", "registry")} == {
         "fields": ["full_name", "birth_date"],
         "file": {"full_name": "Ali", "birth_date": "1955-03-01"},
         "registry": {"full_name": "Reza", "birth_date": "1950-01-01"}}
+    assert detail["name_score"] < 90 and "birth date in file 1955-03-01, in registry 1950-01-01" in detail["evidence"]
     assert len(r.kept) == 0
 
 
@@ -147,9 +164,12 @@ def test_deaths_before_during_and_after_the_period() -> None:
     r = deaths.check(rows, ref, PERIOD)
     assert codes(r.exceptions) == [(100, "DECEASED"), (101, "DIED_IN_PERIOD"), (102, "DIED_IN_PERIOD"),
                                    (104, "DECEASED")]
-    assert detail_of(r.exceptions, 100, "DECEASED") == {"date_of_death": "2026-10-31", "period_start": "2026-11-01"}
-    assert detail_of(r.exceptions, 102, "DIED_IN_PERIOD") == {"date_of_death": "2026-11-30",
-                                                              "policy": "paid through the month of death"}
+    assert detail_of(r.exceptions, 100, "DECEASED") == {
+        "date_of_death": "2026-10-31", "period_start": "2026-11-01",
+        "evidence": "died 2026-10-31, before the period starts on 2026-11-01"}
+    assert detail_of(r.exceptions, 102, "DIED_IN_PERIOD") == {
+        "date_of_death": "2026-11-30", "policy": "paid through the month of death",
+        "evidence": "died 2026-11-30, during the period; paid through the month of death"}
     # BLOCK rows are not kept; WARN rows (died in the period) are.
     assert list(r.kept.index) == [101, 102, 103, 105]
 
@@ -185,13 +205,16 @@ def test_accounts_each_problem_and_a_row_with_two() -> None:
                                    (104, "ACCOUNT_NOT_DEDICATED"), (105, "ACCOUNT_CLOSED"),
                                    (105, "ACCOUNT_NOT_OWNED")]
     ex = r.exceptions
-    assert detail_of(ex, 101, "ACCOUNT_UNKNOWN") == {"account_code": "ACC-N2"}
-    assert detail_of(ex, 102, "ACCOUNT_CLOSED") == {"account_code": "ACC-N3", "status": "closed"}
+    assert detail_of(ex, 101, "ACCOUNT_UNKNOWN") == {"account_code": "ACC-N2",
+                                                     "evidence": "account ACC-N2 is not in the account registry"}
+    assert detail_of(ex, 102, "ACCOUNT_CLOSED") == {"account_code": "ACC-N3", "status": "closed",
+                                                    "evidence": "account ACC-N3 is closed"}
     assert detail_of(ex, 103, "ACCOUNT_NOT_OWNED") == {"account_code": "ACC-N4", "holder_national_id": "N9",
-                                                       "payee_national_id": "N4"}
-    assert detail_of(ex, 104, "ACCOUNT_NOT_DEDICATED") == {"account_code": "ACC-N5", "dedicated": False}
-    assert detail_of(ex, 105, "ACCOUNT_NOT_OWNED") == {"account_code": "ACC-N6", "holder_national_id": "N8",
-                                                       "payee_national_id": "N6"}
+                                                       "payee_national_id": "N4",
+                                                       "evidence": "account ACC-N4 is held by N9, not by the payee N4"}
+    assert detail_of(ex, 104, "ACCOUNT_NOT_DEDICATED") == {
+        "account_code": "ACC-N5", "dedicated": False, "evidence": "account ACC-N5 is not a dedicated pension account"}
+    assert detail_of(ex, 105, "ACCOUNT_NOT_OWNED")["holder_national_id"] == "N8"
     assert list(r.kept.index) == [100]
 
 
@@ -209,19 +232,20 @@ def test_same_national_id_in_two_branches_holds_every_such_row() -> None:
     r = duplicates.check(rows, reference(rows), PERIOD)
     assert codes(r.exceptions) == [(100, "DUPLICATE_ACROSS_BRANCHES"), (102, "DUPLICATE_ACROSS_BRANCHES"),
                                    (103, "DUPLICATE_ACROSS_BRANCHES")]
-    expected = {"paid_by": [{"branch_code": "B001", "pension_id": "P1", "row": 2},
-                            {"branch_code": "B002", "pension_id": "Q7", "row": 5},
-                            {"branch_code": "B001", "pension_id": "P9", "row": 4}]}
+    paid = [("B001", "P1", 2), ("B001", "P9", 4), ("B002", "Q7", 5)]  # by branch, then row
     for key in (100, 102, 103):
-        assert detail_of(r.exceptions, key, "DUPLICATE_ACROSS_BRANCHES") == expected
+        detail = detail_of(r.exceptions, key, "DUPLICATE_ACROSS_BRANCHES")
+        assert [(p["branch_code"], p["pension_id"], p["row"]) for p in detail["paid_by"]] == paid
+        assert detail["evidence"] == ("national id N1 is paid on 3 rows: B001 pension P1 (OLD_AGE) row 2, "
+                                      "B001 pension P9 (OLD_AGE) row 4, B002 pension Q7 (OLD_AGE) row 5")
     assert list(r.kept.index) == [101, 104]
 
 
-def test_same_national_id_twice_in_one_branch_is_not_this_checks_business() -> None:
+def test_same_national_id_twice_in_one_branch_under_two_pension_ids_is_held() -> None:
     rows = rows_frame({"national_id": "N1", "pension_id": "P1"}, {"national_id": "N1", "pension_id": "P2"})
     r = duplicates.check(rows, reference(rows), PERIOD)
-    assert len(r.exceptions) == 0
-    assert list(r.kept.index) == [100, 101]
+    assert codes(r.exceptions) == [(100, "DUPLICATE_IN_BRANCH"), (101, "DUPLICATE_IN_BRANCH")]
+    assert list(r.kept.index) == []
 
 
 # --------------------------------------------------------------------------- result() and the pipeline
@@ -275,4 +299,5 @@ def test_pipeline_every_row_payable_when_nothing_is_found() -> None:
 
 
 def test_pipeline_runs_every_check() -> None:
-    assert CHECKS == [registry.check, deaths.check, accounts.check, duplicates.check]
+    assert CHECKS == [registry.check, deaths.check, accounts.check, deaths.recovery, duplicates.check,
+                      survivors.check, anomalies.check]

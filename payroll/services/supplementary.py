@@ -1,0 +1,186 @@
+"""Supplementary runs: pay the held payments of a released period once their HOLD was cleared.
+
+A supplementary run takes every open clearance of the period (a HOLD cleared on the main run, or on an
+earlier released supplementary run), reads the held rows from the payments file of the run where they
+were held, and judges them again with the row checks (registry, deaths, accounts) against the reference
+in force today: something may have changed since (a death recorded). A row is PAYABLE only if it has no
+BLOCK finding now and every HOLD code it has now was cleared; otherwise it stays HOLD or BLOCK, and a
+HOLD needs a new clearance on this run once it is released. A payment keeps its end-to-end id, the
+stable reference that was never sent to a bank.
+
+The run is approved like any run (two HQ finance users) and released by release_run, which marks its
+clearances paid (or closed) in the release transaction; no PeriodRelease is written for it. A newer
+supplementary run of the period supersedes an unreleased older one. The maker may not be one of the
+users who cleared its rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select
+
+from payroll import audit
+from payroll.approvals import RUN_MAKERS, require_role
+from payroll.checks import NO_ROW
+from payroll.checks.pipeline import ROW_CHECKS, run_checks
+from payroll.errors import PolicyViolation, Refused, WrongState
+from payroll.money import exact_sum
+from payroll.payments import PAYMENTS_SCHEMA, to_table, totals_by
+from payroll.period import Period
+from payroll.services.context import Context, actor
+from payroll.services.holds import open_clearances
+from payroll.services.runs import UNRELEASED, load_run, reference_for, run_state, run_view
+from payroll.store.files import put_table, read_table_verified
+from payroll.store.models import HoldClearance, PeriodRelease, Run, RunException
+
+# the columns of a payments file that a run adds to the consolidated branch rows
+_PAYMENT_ONLY = ("row_key", "bank_code", "status", "end_to_end_id")
+
+
+def _held_rows(runs: dict[int, Run], by_payment: dict[str, list[HoldClearance]]) -> pd.DataFrame:
+    """Each cleared payment's row, from the payments file of the latest run where it was held."""
+    wanted: dict[int, list[str]] = {}
+    for e2e, cs in by_payment.items():
+        wanted.setdefault(max(c.run_id for c in cs), []).append(e2e)
+    frames = []
+    for run_id, ids in sorted(wanted.items()):
+        run = runs[run_id]
+        try:
+            table = read_table_verified(Path(run.payments_path), run.content_sha256)
+        except (OSError, ValueError) as e:
+            raise Refused("STORED_FILE_CHANGED", f"run {run.id}: {e}") from None
+        part = table.filter(pc.is_in(table["end_to_end_id"], value_set=pa.array(ids, pa.string()))).to_pandas()
+        missing = sorted(set(ids) - set(part["end_to_end_id"]))
+        if missing:
+            raise Refused("STORED_FILE_CHANGED", f"run {run.id} has no payment {', '.join(missing)}, which was "
+                          "cleared on it")
+        frames.append(part)
+    rows = pd.concat(frames, ignore_index=True).drop(columns=["row_key"])  # this run numbers its own rows
+    rows = rows.sort_values(["branch_code", "submission_id", "row_no"], kind="stable").reset_index(drop=True)
+    rows.index.name = "row_key"
+    return rows
+
+
+def _decide(rows: pd.DataFrame, status: pd.Series, exceptions: pd.DataFrame,
+            cleared_codes: dict[str, set[str]]) -> pd.Series:
+    """PAYABLE when no BLOCK and every HOLD code found now was cleared; else what the checks said."""
+    holds = exceptions[exceptions["severity"] == "HOLD"].groupby("row_key")["code"].agg(set)
+    out = status.copy()
+    for key in out.index[out == "HOLD"]:
+        if holds.get(key, set()) <= cleared_codes[rows.at[key, "end_to_end_id"]]:
+            out.at[key] = "PAYABLE"
+    return out
+
+
+def create_supplementary_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
+    per = Period.parse(period)
+    with ctx.uow() as session:
+        who = actor(session, user)
+        require_role(who, RUN_MAKERS, "creating a supplementary run")
+        released = session.get(PeriodRelease, str(per))
+        if released is None:
+            raise WrongState("PERIOD_NOT_RELEASED", f"period {per} has no released main run; held payments are "
+                             "cleared and paid after it is released")
+        main_id = released.run_id
+        taken = open_clearances(session, str(per))
+        if not taken:
+            raise Refused("NOTHING_CLEARED", f"no cleared hold of {per} awaits payment; a finance lead clears "
+                          "held payments of the released run first (pension hold clear)")
+        clearers = sorted({c.cleared_by for c in taken})
+        if user in clearers:
+            raise PolicyViolation("SOD_CLEARER_MAKES_RUN", f"{user} cleared held payment(s) of {per} and may not "
+                                  "make the run that pays them")
+        runs = {r.id: r for r in session.execute(select(Run).where(Run.id.in_({c.run_id for c in taken})))
+                .scalars()}
+        ref = reference_for(ctx, session, per)
+
+    by_payment: dict[str, list[HoldClearance]] = {}
+    for c in taken:
+        by_payment.setdefault(c.end_to_end_id, []).append(c)
+    cleared_codes = {e2e: {code for c in cs for code in json.loads(c.codes)} for e2e, cs in by_payment.items()}
+    rows = _held_rows(runs, by_payment)
+    checked = rows.drop(columns=[c for c in _PAYMENT_ONLY if c in rows.columns])
+    status, exceptions = run_checks(checked, ref, per, checks=ROW_CHECKS)
+    exceptions = exceptions[exceptions["row_key"] != NO_ROW]  # findings off this run's rows stay with the main run
+    payments = rows.copy()
+    payments["status"] = _decide(rows, status, exceptions, cleared_codes)
+    # a cleared ACCOUNT_UNKNOWN has no registry entry: the account code itself names the bank
+    banks = ref.accounts.set_index("account_code")["bank_code"]
+    payments["bank_code"] = [str(b) if isinstance(b, str) and b else ctx.country.account_bank_code(a)
+                             for a, b in zip(payments["account_code"], payments["account_code"].map(banks),
+                                             strict=True)]
+    payments = payments.reset_index()[list(PAYMENTS_SCHEMA.names)]
+    payments_path, payments_sha = put_table(ctx.home, "runs", to_table(payments))
+    e2e_of = payments.set_index("row_key")["end_to_end_id"]
+    ids_of = {e2e: sorted(c.id for c in cs) for e2e, cs in by_payment.items()}
+    found_ids: dict[tuple[int, str], list[int]] = {}
+    for key, code in zip(exceptions["row_key"], exceptions["code"], strict=True):
+        if code in cleared_codes[e2e_of[key]]:
+            found_ids[(int(key), code)] = ids_of[e2e_of[key]]
+    items = [{"end_to_end_id": e2e, "clearance_ids": ids_of[e2e], "status": s}
+             for e2e, s in sorted(zip(payments["end_to_end_id"], payments["status"], strict=True))]
+    status_counts = payments["status"].value_counts()
+    summary = {
+        "exceptions": dict(sorted(Counter(exceptions["code"]).items())),
+        "intake_rejections": {},
+        "missing_branches": [],
+        "per_bank": totals_by(payments, "bank_code"),
+        "per_branch": totals_by(payments, "branch_code"),
+        "submissions": sorted({int(s) for s in payments["submission_id"]}),
+        "kind": "supplementary",
+        "parent_run_id": main_id,
+        "clearances": items,
+    }
+    payable = payments[payments["status"] == "PAYABLE"]
+    taken_ids = sorted(c.id for c in taken)
+
+    with ctx.uow() as session:
+        load_run(session, main_id, lock=True)  # the period's lock (payroll.services.holds)
+        still = {c.id for c in open_clearances(session, str(per))}
+        if not set(taken_ids) <= still:
+            raise WrongState("CLEARANCES_CHANGED", f"clearance(s) {sorted(set(taken_ids) - still)} were paid or "
+                             "closed by another supplementary run while this one was being made; make it again")
+        for old in session.execute(select(Run).where(Run.period == str(per), Run.kind == "supplementary",
+                                                     Run.status.in_(UNRELEASED)).with_for_update()).scalars():
+            before = run_state(old)
+            old.status = "superseded"
+            audit.append(session, actor=user, role=who.role, action="run.supersede", item_type="run",
+                         item_id=old.id, before=before, after=run_state(old))
+        run = Run(period=str(per), status="awaiting_approval", kind="supplementary", parent_run_id=main_id,
+                  created_by=user, created_at=audit.now_iso(), payments_path=str(payments_path),
+                  content_sha256=payments_sha, rows=len(payments), payable_count=len(payable),
+                  payable_total=exact_sum(payable["net_amount"].to_numpy()),
+                  held_count=int(status_counts.get("HOLD", 0)), blocked_count=int(status_counts.get("BLOCK", 0)),
+                  summary=json.dumps(summary, ensure_ascii=False), levels_approved=0)
+        session.add(run)
+        session.flush()
+        lineage = payments.set_index("row_key")
+        session.add_all(
+            RunException(run_id=run.id, code=e.code, severity=e.severity, stage="run",
+                         branch_code=lineage.at[e.row_key, "branch_code"],
+                         submission_id=int(lineage.at[e.row_key, "submission_id"]),
+                         source_sha256=lineage.at[e.row_key, "source_sha256"],
+                         row_no=int(lineage.at[e.row_key, "row_no"]),
+                         pension_id=lineage.at[e.row_key, "pension_id"],
+                         national_id=lineage.at[e.row_key, "national_id"],
+                         detail=json.dumps(_with_clearances(e.detail, found_ids.get((int(e.row_key), e.code))),
+                                           ensure_ascii=False, sort_keys=True))
+            for e in exceptions.itertuples(index=False))
+        audit.append(session, actor=user, role=who.role, action="run.create", item_type="run", item_id=run.id,
+                     after=run_state(run), detail={"kind": "supplementary", "parent_run_id": main_id,
+                                                   "clearances": taken_ids, "exceptions": summary["exceptions"]})
+        return {**run_view(run), "kind": run.kind, "parent_run_id": main_id, "clearances": items}
+
+
+def _with_clearances(detail: Any, clearance_ids: list[int] | None) -> Any:
+    """A cleared HOLD finding names the clearance(s) that cleared its code."""
+    if clearance_ids is None or not isinstance(detail, dict):
+        return detail
+    return {**detail, "cleared_by_clearances": clearance_ids}
