@@ -1,4 +1,6 @@
-"""`pension demo`: the sample month end to end through the monthly-run flow on the embedded default.
+"""`pension demo`: the sample month end to end through the monthly-run flow on the embedded default,
+after the two months released before it (data/sample/plan.json "history"), so that November's run
+compares with a released period and shows every run check.
 
 The demo keeps its own SQLite database and files under PENSION_HOME/demo (recreated on every demo,
 so it can run again and again) and uses Prefect's temporary local server unless PREFECT_API_URL
@@ -24,22 +26,66 @@ def _prepare_environment(settings: Settings, home: Path) -> None:
     os.environ["PENSION_DB_URL"] = f"sqlite:///{home / 'pension.db'}"
 
 
-def load_plan(sample_dir: Path, out_dir: Path) -> dict[str, Any]:
-    raw = json.loads((sample_dir / "plan.json").read_text(encoding="utf-8"))
+def _month(sample_dir: Path, month: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """A MonthlyPlan's fields from one month of plan.json (November's top level or a history month)."""
     return {
-        "period": raw["period"],
+        "period": month["period"],
         "submissions": [{"branch": s["branch"], "file": str(sample_dir / s["file"]), "user": s["user"],
                          "declared_count": s.get("declared_count"), "declared_total": s.get("declared_total")}
-                        for s in raw["submissions"]],
-        "submission_approvals": raw["submission_approvals"],
-        "run_created_by": raw["run"]["created_by"],
-        "run_approvers": raw["run"]["approvers"],
-        "released_by": raw["run"]["released_by"],
+                        for s in month["submissions"]],
+        "submission_approvals": month["submission_approvals"],
+        "run_created_by": month["run"]["created_by"],
+        "run_approvers": month["run"]["approvers"],
+        "released_by": month["run"]["released_by"],
         "out_dir": str(out_dir),
     }
 
 
+def _raw_plan(sample_dir: Path) -> dict[str, Any]:
+    return json.loads((sample_dir / "plan.json").read_text(encoding="utf-8"))
+
+
+def load_plan(sample_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """November's plan (plan.json's top level)."""
+    return _month(sample_dir, _raw_plan(sample_dir), out_dir)
+
+
+def load_history(sample_dir: Path, out_dir: Path) -> list[tuple[Path | None, dict[str, Any]]]:
+    """The months released before November, oldest first: (the deaths extract in force, the plan);
+    each month's bank files and reports go to out_dir/history/<period>."""
+    return [(sample_dir / m["deaths"] if m.get("deaths") else None,
+             _month(sample_dir, m, out_dir / "history" / m["period"]))
+            for m in _raw_plan(sample_dir).get("history", [])]
+
+
+def _supplementary(ctx: Any, run_id: int, period: str, spec: dict[str, Any] | None, out_dir: Path
+                   ) -> dict[str, Any] | None:
+    """Clear the plan's HOLDs on the released run (finance lead, with a justification) and pay them in a
+    supplementary run of the period, approved and released like any run."""
+    from payroll import services
+
+    if not spec:
+        return None
+    holds = services.list_holds(ctx, run_id)["holds"]
+    cleared = []
+    for c in spec["clear"]:
+        held = next(h for h in holds if (h["branch_code"], h["pension_id"]) == (c["branch"], c["pension_id"]))
+        cleared.append(services.clear_hold(ctx, run_id, held["end_to_end_id"], user=c["user"],
+                                           justification=c["justification"]))
+    run = services.create_supplementary_run(ctx, period, user=spec["created_by"])
+    for user in spec["approvers"]:
+        services.approve_run(ctx, run["run_id"], user=user)
+    release = services.release_run(ctx, run["run_id"], user=spec["released_by"], out_dir=out_dir / "supplementary")
+    return {"run_id": run["run_id"], "cleared": [{k: c[k] for k in ("end_to_end_id", "codes", "cleared_by")}
+                                                  for c in cleared],
+            "payable_count": run["payable_count"], "payable_total": run["payable_total"],
+            "files": release["files"]}
+
+
 def run_demo(out: Path | None = None) -> dict[str, Any]:
+    """The history months (2026-09, 2026-10), each with the deaths extract then in force, through the
+    monthly flow and released; then November with its own deaths extract. Reports November, and a
+    line per history month."""
     started = time.perf_counter()
     settings = load_settings()
     home = settings.resolved_home / "demo"
@@ -54,9 +100,25 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
     ctx = services.Context()
     try:
         services.init_database(ctx, sample=True)
-        plan = MonthlyPlan.model_validate(load_plan(ctx.settings.data_dir / "sample", out_dir))
+        sample_dir = ctx.settings.data_dir / "sample"
+        raw = _raw_plan(sample_dir)
+        admin = raw.get("reference_loaded_by", "admin-1")
+        history = []
+        for deaths, month in load_history(sample_dir, out_dir):
+            if deaths is not None:
+                services.load_reference(ctx, "deaths", deaths, actor=admin)
+            done = monthly_run(MonthlyPlan.model_validate(month), return_state=True).result()
+            run = done["run"]
+            if run["status"] != "released":
+                raise RuntimeError(f"history month {month['period']}: run {run['run_id']} is {run['status']}")
+            history.append({k: run[k] for k in ("period", "run_id", "payable_count", "payable_total")})
+        if raw.get("deaths"):
+            services.load_reference(ctx, "deaths", sample_dir / raw["deaths"], actor=admin)
+        plan = MonthlyPlan.model_validate(load_plan(sample_dir, out_dir))
         state = monthly_run(plan, return_state=True)
         result = state.result()
+        recovery = services.export_recovery(ctx, plan.period, out_dir / f"recovery-{plan.period}.csv")
+        supplementary = _supplementary(ctx, result["run"]["run_id"], plan.period, raw.get("supplementary"), out_dir)
         audit = services.verify_audit(ctx)
     finally:
         ctx.dispose()
@@ -67,6 +129,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
         "currency": ctx.country.currency,
         "flow_run": str(state.state_details.flow_run_id),
         "seconds": round(time.perf_counter() - started, 1),
+        "history": history,
         "submissions": {"accepted": sum(r["status"] == "accepted" for r in receipts),
                         "rejected": sum(r["status"] == "rejected" for r in receipts),
                         "receipts": [{k: r[k] for k in ("submission_id", "branch_code", "status", "rows",
@@ -77,6 +140,8 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
         "files": release["files"] if release else [],
         "manifest": release["manifest"] if release else None,
         "exception_report": result["exception_report"]["path"] if result["exception_report"] else None,
+        "recovery": {k: recovery[k] for k in ("count", "total", "path")},
+        "supplementary": supplementary,
         "audit": audit,
         "database": ctx.settings.database_url,
         "out_dir": str(out_dir),

@@ -1,4 +1,9 @@
-"""Drive the sample month through the service layer, as the demo's plan says."""
+"""Drive the sample month through the service layer, as the demo's plan says.
+
+A month's plan is November's (plan.json at the top level) or one of the history months before it
+(plan["history"]): the same keys, period, submissions, submission_approvals and run, with file paths
+relative to data/sample.
+"""
 
 from __future__ import annotations
 
@@ -35,3 +40,22 @@ def approved_run(ctx: services.Context, plan: dict[str, Any]) -> dict[str, Any]:
 
 def release(ctx: services.Context, plan: dict[str, Any], run_id: int, out: Path | None = None) -> dict[str, Any]:
     return services.release_run(ctx, run_id, user=plan["run"]["released_by"], out_dir=out)
+
+
+def load_deaths(ctx: services.Context, plan: dict[str, Any], month: dict[str, Any]) -> dict[str, Any]:
+    """Load the deaths extract in force for `month` (a history month's or November's)."""
+    return services.load_reference(ctx, "deaths", SAMPLE / month["deaths"], actor=plan["reference_loaded_by"])
+
+
+def release_history(ctx: services.Context, plan: dict[str, Any], out: Path | None = None) -> list[dict[str, Any]]:
+    """Run and release the months before November (2026-09, 2026-10) as the demo does, each with its
+    deaths extract, then load November's deaths extract. Returns each month's run view, released;
+    bank files go to out/<period> when `out` is given."""
+    runs = []
+    for month in plan["history"]:
+        load_deaths(ctx, plan, month)
+        run = approved_run(ctx, month)
+        release(ctx, month, run["run_id"], out / month["period"] if out else None)
+        runs.append({**run, "status": "released"})
+    load_deaths(ctx, plan, plan)
+    return runs

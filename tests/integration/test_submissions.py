@@ -26,8 +26,14 @@ def _rows(ctx: Context, model: type) -> int:
         return s.execute(select(func.count()).select_from(model)).scalar_one()
 
 
-def test_receipt_names_every_rejected_row_and_stores_the_file(ctx: Context, expected: dict) -> None:
-    r = _submit(ctx, declared_count=250, declared_total=32824812000)
+def _declared(plan: dict, branch: str = "B01") -> tuple[int, int]:
+    s = next(s for s in plan["submissions"] if s["branch"] == branch and s["expect"] == "accepted")
+    return s["declared_count"], s["declared_total"]
+
+
+def test_receipt_names_every_rejected_row_and_stores_the_file(ctx: Context, plan: dict, expected: dict) -> None:
+    count, total = _declared(plan)
+    r = _submit(ctx, declared_count=count, declared_total=total)
     b01 = expected["branches"]["B01"]
     assert (r["status"], r["rows"], r["rows_rejected"]) == ("accepted", b01["rows_in_file"], b01["rows_rejected_total"])
     assert (r["accepted_rows"], r["accepted_total"]) == (b01["accepted_rows"], b01["accepted_total"])
@@ -41,12 +47,13 @@ def test_receipt_names_every_rejected_row_and_stores_the_file(ctx: Context, expe
         assert Path(sub.rows_path).is_file()
 
 
-def test_declared_totals_that_do_not_reconcile_reject_the_file_whole(ctx: Context) -> None:
-    r = _submit(ctx, declared_count=250, declared_total=32824812001)
+def test_declared_totals_that_do_not_reconcile_reject_the_file_whole(ctx: Context, plan: dict) -> None:
+    count, total = _declared(plan)
+    r = _submit(ctx, declared_count=count, declared_total=total + 1)
     assert r["status"] == "rejected" and r["accepted_rows"] == 0
     assert [e["code"] for e in r["errors"] if e["row"] is None] == ["DECLARED_TOTAL_MISMATCH"]
-    assert "32824812001" in r["errors"][0]["message"] and "32824812000" in r["errors"][0]["message"]
-    again = _submit(ctx, declared_count=250, declared_total=32824812000)
+    assert str(total + 1) in r["errors"][0]["message"] and str(total) in r["errors"][0]["message"]
+    again = _submit(ctx, declared_count=count, declared_total=total)
     assert (again["status"], again["version"]) == ("accepted", 2)
 
 
