@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -32,19 +33,17 @@ def rows_frame(*rows: dict[str, Any], first_key: int = 100) -> pd.DataFrame:
     defaults = {"submission_id": 1, "branch_code": "B001", "source_sha256": "ab" * 32, "birth_date": "1955-03-01",
                 "benefit_type": "OLD_AGE", "gross_amount": 1_000_000, "deduction_amount": 0,
                 "net_amount": 1_000_000}
-    out = []
-    for i, r in enumerate(rows):
-        d = {**defaults, "row_no": i + 2, "pension_id": f"P{i + 1}", "full_name": f"Name {r['national_id']}",
-             "account_code": f"ACC-{r['national_id']}", **r}
-        out.append(d)
+    out = [{**defaults, "row_no": i + 2, "pension_id": f"P{i + 1}", "full_name": f"Name {r['national_id']}",
+            "account_code": f"ACC-{r['national_id']}", **r} for i, r in enumerate(rows)]
     df = pd.DataFrame(out)
     df["net_amount"] = df["net_amount"].astype("int64")
     df.index = pd.RangeIndex(first_key, first_key + len(df), name="row_key")
     return df
 
 
-def reference(rows: pd.DataFrame | None = None, *, registry_rows=None, deaths_rows=(), accounts_rows=None  # noqa: ANN001
-              ) -> Reference:
+def reference(rows: pd.DataFrame, *, registry_rows: Iterable[dict[str, str]] | None = None,
+              deaths_rows: Iterable[dict[str, str]] | None = None,
+              accounts_rows: Iterable[dict[str, Any]] | None = None) -> Reference:
     """Reference tables; by default every row of `rows` is registered as-is with an open, owned, dedicated
     account (so a check only finds what a test plants)."""
     if registry_rows is None:
@@ -55,7 +54,7 @@ def reference(rows: pd.DataFrame | None = None, *, registry_rows=None, deaths_ro
                           "status": "open"} for a, n in zip(rows["account_code"], rows["national_id"], strict=True)]
     return Reference(
         registry=pd.DataFrame(list(registry_rows), columns=["national_id", "full_name", "birth_date"], dtype=str),
-        deaths=pd.DataFrame(list(deaths_rows), columns=["national_id", "date_of_death"], dtype=str),
+        deaths=pd.DataFrame(list(deaths_rows or []), columns=["national_id", "date_of_death"], dtype=str),
         accounts=pd.DataFrame(list(accounts_rows), columns=["account_code", "bank_code", "holder_national_id",
                                                              "dedicated", "status"]),
     )
@@ -68,7 +67,8 @@ def codes(exceptions: pd.DataFrame) -> list[tuple[int, str]]:
 def detail_of(exceptions: pd.DataFrame, row_key: int, code: str) -> dict[str, Any]:
     hit = exceptions[(exceptions["row_key"] == row_key) & (exceptions["code"] == code)]
     assert len(hit) == 1
-    return hit["detail"].iloc[0]
+    detail: dict[str, Any] = hit["detail"].iloc[0]
+    return detail
 
 
 # --------------------------------------------------------------------------- registry

@@ -35,53 +35,14 @@ from payroll.checks import (
 from payroll.checks.pipeline import CHECKS, ROW_CHECKS, run_checks
 from payroll.payments import PAYMENTS_SCHEMA, end_to_end_id, to_table
 from payroll.period import Period
+from tests.unit.test_checks import codes, detail_of, reference, rows_frame
 
 PERIOD = Period(2026, 11)
+
 SHA = "cd" * 32
 
 
 # --------------------------------------------------------------------------- helpers
-# rows_frame, reference, codes and detail_of as in tests/unit/test_checks.py (copied, typed)
-
-
-def rows_frame(*rows: dict[str, Any], first_key: int = 100) -> pd.DataFrame:
-    """Consolidated rows; the index is the row key (deliberately not 0..n-1)."""
-    defaults = {"submission_id": 1, "branch_code": "B001", "source_sha256": "ab" * 32, "birth_date": "1955-03-01",
-                "benefit_type": "OLD_AGE", "gross_amount": 1_000_000, "deduction_amount": 0,
-                "net_amount": 1_000_000}
-    out = [{**defaults, "row_no": i + 2, "pension_id": f"P{i + 1}", "full_name": f"Name {r['national_id']}",
-            "account_code": f"ACC-{r['national_id']}", **r} for i, r in enumerate(rows)]
-    df = pd.DataFrame(out)
-    df["net_amount"] = df["net_amount"].astype("int64")
-    df.index = pd.RangeIndex(first_key, first_key + len(df), name="row_key")
-    return df
-
-
-def reference(rows: pd.DataFrame, *, registry_rows: list[dict[str, str]] | None = None,
-              deaths_rows: list[dict[str, str]] | None = None) -> Reference:
-    """Every row registered as-is with an open, owned, dedicated account unless told otherwise."""
-    if registry_rows is None:
-        registry_rows = [{"national_id": n, "full_name": f, "birth_date": b} for n, f, b in
-                         zip(rows["national_id"], rows["full_name"], rows["birth_date"], strict=True)]
-    accounts_rows = [{"account_code": a, "bank_code": "054", "holder_national_id": n, "dedicated": True,
-                      "status": "open"} for a, n in zip(rows["account_code"], rows["national_id"], strict=True)]
-    return Reference(
-        registry=pd.DataFrame(registry_rows, columns=["national_id", "full_name", "birth_date"], dtype=str),
-        deaths=pd.DataFrame(deaths_rows or [], columns=["national_id", "date_of_death"], dtype=str),
-        accounts=pd.DataFrame(accounts_rows, columns=["account_code", "bank_code", "holder_national_id",
-                                                      "dedicated", "status"]),
-    )
-
-
-def codes(exceptions: pd.DataFrame) -> list[tuple[int, str]]:
-    return sorted(zip(exceptions["row_key"].astype(int), exceptions["code"], strict=True))
-
-
-def detail_of(exceptions: pd.DataFrame, row_key: int, code: str) -> dict[str, Any]:
-    hit = exceptions[(exceptions["row_key"] == row_key) & (exceptions["code"] == code)]
-    assert len(hit) == 1
-    detail: dict[str, Any] = hit["detail"].iloc[0]
-    return detail
 
 
 def row(nid: str, **kw: Any) -> dict[str, Any]:
