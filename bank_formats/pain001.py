@@ -31,7 +31,6 @@ Choices (checked against the official XSD, ``bank_formats.xsd``):
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pathlib
 import re
@@ -44,6 +43,7 @@ from typing import Literal, overload
 
 from lxml import etree
 
+from bank_formats.model import CreditTransfer, Debtor, HashingWriter, PaymentBatch, WriteResult, fsync_dir
 from payroll.money import exponent, format_major, parse_major
 
 NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
@@ -82,53 +82,6 @@ _T = {
     ).split()
 }
 _NS = {"p": NAMESPACE}
-
-
-@dataclass(frozen=True, slots=True)
-class Debtor:
-    """The institution's disbursement account, from configuration."""
-
-    name: str
-    iban: str | None  # DbtrAcct/Id/IBAN (Iran: SHEBA)
-    bank_code: str | None = None  # DbtrAgt/FinInstnId/ClrSysMmbId/MmbId
-    bic: str | None = None  # DbtrAgt/FinInstnId/BICFI
-    account_id: str | None = None  # DbtrAcct/Id/Othr/Id when there is no IBAN (Korea has none)
-
-
-@dataclass(frozen=True, slots=True)
-class CreditTransfer:
-    end_to_end_id: str  # stable payment reference, <= 35 chars
-    amount_minor: int
-    creditor_name: str
-    creditor_iban: str | None  # Iran: SHEBA
-    creditor_account_id: str | None  # Korea: account number, CdtrAcct/Id/Othr/Id (when no IBAN)
-    creditor_bank_code: str  # CdtrAgt/FinInstnId/ClrSysMmbId/MmbId
-    remittance: str  # RmtInf/Ustrd, cut to 140 characters
-    creditor_bic: str | None = None  # CdtrAgt/FinInstnId/BICFI
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentBatch:
-    msg_id: str  # <= 35
-    created_at: datetime  # timezone-aware, from the run (never the clock)
-    initiating_party: str
-    payment_info_id: str  # <= 35
-    requested_execution_date: date
-    currency: str
-    debtor: Debtor
-    number_of_transactions: int  # declared up front: GrpHdr precedes the transactions
-    control_sum_minor: int
-    category_purpose: str = "PENS"
-    purpose: str = "PENS"
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    path: pathlib.Path
-    transactions: int
-    control_sum_minor: int
-    sha256: str
-    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,35 +339,6 @@ class _TransactionBuilder:
         return el
 
 
-class _HashingWriter:
-    """File-like sink for lxml: counts and hashes every byte on its way to the real file."""
-
-    __slots__ = ("_raw", "sha256", "size")
-
-    def __init__(self, raw) -> None:
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self._raw.write(data)
-
-
-def _fsync_dir(directory: pathlib.Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_pain001(
     path: str | os.PathLike[str], batch: PaymentBatch, transactions: Iterable[CreditTransfer]
 ) -> WriteResult:
@@ -435,7 +359,7 @@ def write_pain001(
         total = 0
         seen: set[str] = set()
         with open(fd, "wb") as raw:
-            sink = _HashingWriter(raw)
+            sink = HashingWriter(raw)
             with etree.xmlfile(sink, encoding="utf-8") as xf:
                 xf.write_declaration()
                 with xf.element(_T["Document"], nsmap={None: NAMESPACE}), xf.element(_T["CstmrCdtTrfInitn"]):
@@ -462,7 +386,7 @@ def write_pain001(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return WriteResult(
         path=path,
         transactions=count,

