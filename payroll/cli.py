@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from payroll import services
+from payroll import services, signing
 from payroll.errors import Refused
 from payroll.services.reference import LOADABLE_KINDS
 
@@ -217,16 +218,65 @@ def approve_run(run_id: int, as_: AsOpt, json_out: JsonOpt = False) -> None:
              lambda r: f"run {r['run_id']}: level {r['level']} of {r['levels_required']} approved; now {r['status']}")
 
 
-@app.command()
+class _ReleaseGroup(TyperGroup):
+    """`pension release RUN ...` releases a run; `pension release verify DIR` checks a release."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands:
+            return "run", self.commands["run"], args
+        return super().resolve_command(ctx, args)
+
+
+release_app = typer.Typer(cls=_ReleaseGroup, no_args_is_help=True,
+                          help="Release an approved run (pension release RUN --as U), or verify a release folder.")
+app.add_typer(release_app, name="release")
+
+
+@release_app.command("run")
 def release(run_id: int, as_: AsOpt,
             out: Annotated[Path | None, typer.Option("--out", help="Also copy the files here.")] = None,
             json_out: JsonOpt = False) -> None:
-    """Release an approved run: one pain.001 file per bank and a manifest. Idempotent."""
+    """Release an approved run: the banks' files, a manifest and its signature. Idempotent."""
     _execute(json_out, lambda ctx: services.release_run(ctx, run_id, user=as_, out_dir=out),
              lambda r: "\n".join([f"run {r['run_id']} released" + (" (already; same files)" if r["already_released"]
                                                                     else "")]
-                                 + [f"  {f['path']}: {f['transactions']} payments, {_n(f['control_sum'])}"
-                                    for f in r["files"]] + [f"  manifest {r['manifest']}"]))
+                                 + [f"  {f['path']}: {f['transactions']} transfers, {_n(f['control_sum'])}"
+                                    for f in r["files"]] + [f"  manifest {r['manifest']} (signed)"]))
+
+
+@release_app.command("verify")
+def release_verify(directory: Annotated[Path, typer.Argument(help="A release folder (files + manifest).")],
+                   public_key: Annotated[Path | None, typer.Option(
+                       "--public-key", help="PEM public key; default: the configured release key's.")] = None,
+                   json_out: JsonOpt = False) -> None:
+    """Check a release folder: the manifest's signature, every file's hash, and totals re-added."""
+    def text(r: dict[str, Any]) -> str:
+        head = (f"{r['directory']}: OK, signed by key {r['key_id']}; {r['files']} file(s), {r['transactions']} "
+                f"transfers, {_n(r['control_sum'])}" if r["ok"] else f"{r['directory']}: NOT OK")
+        return "\n".join([head] + [f"  {p}" for p in r["problems"]])
+
+    _execute(json_out, lambda ctx: services.verify_release(
+        directory, public_key or signing.public_key_path(ctx.settings.release_key_path)), text,
+        failed=lambda r: not r["ok"], schema=False)
+
+
+@app.command()
+def reconcile(run_id: int, file: Annotated[Path, typer.Argument(help="A pain.002 or camt.054 from a bank.")],
+              as_: AsOpt, json_out: JsonOpt = False) -> None:
+    """Read a bank's status report against a released run; reading it again changes nothing."""
+    def text(r: dict[str, Any]) -> str:
+        s = r["statuses"]
+        lines = [f"run {r['run_id']}: report {r['report_id']}" + (" already read; nothing changed"
+                                                                  if r["already_read"] else ""),
+                 "  this report: " + ", ".join(f"{k} {v}" for k, v in r["outcomes"].items()),
+                 f"  run: {r['reconciliation']}; {r['transfers']} transfers: settled {s['settled']}, rejected "
+                 f"{s['rejected']}, accepted {s['accepted']}, pending {s['pending']}, no status yet {r['without_status']}"]
+        lines += [f"  {x['outcome']}: {x['end_to_end_id']} {x['bank_status']} {x['reason_code'] or ''}"
+                  f"{' (' + x['problem'] + ')' if x['problem'] else ''}"
+                  for x in r["lines"] if x["outcome"] not in ("applied", "unchanged")][:50]
+        return "\n".join(lines)
+
+    _execute(json_out, lambda ctx: services.reconcile(ctx, run_id, file, user=as_), text)
 
 
 @run_app.command("supplementary")
@@ -328,7 +378,17 @@ def _demo_text(r: dict[str, Any]) -> str:
              f"  run {run['run_id']}: payable {run['payable_count']} for {_n(run['payable_total'])} {r['currency']}; "
              f"held {run['held_count']}; blocked {run['blocked_count']}"]
     lines += [f"    {c}: {n}" for c, n in run["exceptions"].items()]
-    lines += [f"  bank file {f['path']} ({f['transactions']} payments, {_n(f['control_sum'])})" for f in r["files"]]
+    lines += [f"  bank file {f['path']} ({f['format']}, {f['transactions']} transfers, {_n(f['control_sum'])})"
+              for f in r["files"]]
+    if r.get("verify"):
+        v = r["verify"]
+        lines.append(f"  release verify: {'OK' if v['ok'] else 'NOT OK'}, manifest signed by key {v['key_id']}; "
+                     f"{v['files']} files re-read, {v['transactions']} transfers, {_n(v['control_sum'])}")
+    if r.get("reconciliation"):
+        rc, s = r["reconciliation"], r["reconciliation"]["statuses"]
+        lines.append(f"  bank reports: {rc['reports']} read, run {rc['reconciliation']}: settled {s['settled']}, "
+                     f"rejected {s['rejected']} ({rc['rejected']}, now a BANK_REJECTED hold to clear and reissue); "
+                     f"reading one again changed nothing: {rc['read_again_changed_nothing']}")
     if r.get("recovery"):
         rec = r["recovery"]
         lines.append(f"  recovery list {rec['path']}: {rec['count']} deceased payee(s), {_n(rec['total'])} to recover")

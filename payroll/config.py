@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # The quality gate refuses a whole list when more than this share of its rows have errors.
     max_bad_row_percent: float = Field(default=5.0, ge=0, le=100)
 
+    # The Ed25519 key that signs release manifests (payroll.signing); empty: HOME/keys/release-ed25519.pem,
+    # created on first release.
+    signing_key_file: Path | None = None
+
     # Run checks (payroll.checks.policy). A payee who died during the period: "pay" through the month
     # of death (WARN) or "hold" the payment for review (HOLD).
     death_in_period: str = Field(default="pay", pattern="^(pay|hold)$")
@@ -68,6 +72,10 @@ class Settings(BaseSettings):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.resolved_home / 'pension.db'}"
+
+    @property
+    def release_key_path(self) -> Path:
+        return self.signing_key_file or self.resolved_home / "keys" / "release-ed25519.pem"
 
     @property
     def tz(self) -> timezone:

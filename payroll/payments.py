@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from payroll.catalog import severity
 from payroll.checks import Reference
 from payroll.checks.pipeline import run_checks
 from payroll.intake.payee_file import ROWS_SCHEMA
+from payroll.legs import split_over_cap, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
 
@@ -27,6 +30,11 @@ PAYMENTS_SCHEMA = pa.schema([
     ("bank_code", pa.string()),
     ("status", pa.string()),
     ("end_to_end_id", pa.string()),
+    # a PAYABLE payment to a capped dedicated account (payroll.legs): what goes over the cap, and the
+    # ordinary account it goes to ("" when there is none and the excess is held)
+    ("excess_amount", pa.int64()),
+    ("excess_account_code", pa.string()),
+    ("excess_bank_code", pa.string()),
 ])
 
 
@@ -53,10 +61,16 @@ def consolidate(parts: list[tuple[int, str, str, pa.Table]]) -> pd.DataFrame:
 
 
 def build_payments(rows: pd.DataFrame, ref: Reference, period: Period) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every check; return (payments with status, bank and reference; exceptions)."""
+    """Run every check and split over the dedicated account's cap; return (payments with status, bank,
+    reference and excess; exceptions)."""
     status, exceptions = run_checks(rows, ref, period)
     out = rows.copy()
     out["status"] = status
+    out, split = split_over_cap(out, ref.accounts, ref.policy.dedicated_account_cap)
+    if len(split):
+        split["severity"] = split["code"].map(severity)
+        exceptions = pd.concat([exceptions, split], ignore_index=True).sort_values(["row_key", "code"], kind="stable")
+        exceptions = exceptions.reset_index(drop=True)
     banks = ref.accounts.set_index("account_code")["bank_code"]
     out["bank_code"] = out["account_code"].map(banks).fillna("").astype(str)
     p = str(period)
@@ -73,6 +87,21 @@ def to_table(payments: pd.DataFrame) -> pa.Table:
 
 
 def totals_by(payments: pd.DataFrame, column: str) -> dict[str, dict[str, int]]:
-    payable = payments[payments["status"] == "PAYABLE"]
-    return {str(k): {"count": len(g), "total": exact_sum(g.to_numpy())}
-            for k, g in payable.groupby(column)["net_amount"]}
+    """Count and total of what the run pays, per `column`. Per bank_code: the transfers, so a payment split
+    over a capped dedicated account (payroll.legs) counts at each leg's bank, and a held excess nowhere;
+    per any other column (e.g. branch_code): the PAYABLE payments and what is paid of them."""
+    payable = with_excess_columns(payments)
+    payable = payable[payable["status"] == "PAYABLE"]
+    excess = payable["excess_amount"].to_numpy(dtype=np.int64)
+    paid_excess = (excess > 0) & (payable["excess_account_code"] != "").to_numpy()
+    if column == "bank_code":
+        keys = np.concatenate([payable["bank_code"].to_numpy(dtype=object),
+                               payable["excess_bank_code"].to_numpy(dtype=object)[paid_excess]])
+        amounts = np.concatenate([payable["net_amount"].to_numpy(dtype=np.int64) - excess, excess[paid_excess]])
+        keep = amounts > 0
+        frame = pd.DataFrame({"key": keys[keep], "amount": amounts[keep]})
+        return {str(k): {"count": len(g), "total": exact_sum(g.to_numpy())}
+                for k, g in frame.groupby("key")["amount"]}
+    paid = payable["net_amount"].to_numpy(dtype=np.int64) - np.where(paid_excess, 0, excess)
+    frame = pd.DataFrame({"key": payable[column].to_numpy(dtype=object), "amount": paid})
+    return {str(k): {"count": len(g), "total": exact_sum(g.to_numpy())} for k, g in frame.groupby("key")["amount"]}

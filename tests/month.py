@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bank_formats.formats import ReadBack, file_format
 from payroll import services
 from payroll.config import REPO_DATA_DIR
 
@@ -59,3 +60,19 @@ def release_history(ctx: services.Context, plan: dict[str, Any], out: Path | Non
         runs.append({**run, "status": "released"})
     load_deaths(ctx, plan, plan)
     return runs
+
+
+def read_back(f: dict[str, Any]) -> ReadBack:
+    """A released file (a release's "files" item) read back by its own format's parser: XSD-validated
+    for pain.001, totals checked against the trailer for fixed width; what it declares and holds."""
+    return file_format(f["format"]).read_back(Path(f["path"]))
+
+
+def sent(files: list[dict[str, Any]]) -> dict[str, int]:
+    """end-to-end id -> amount over all `files`, read back from their bytes."""
+    out: dict[str, int] = {}
+    for f in files:
+        for e2e, amount in read_back(f).transfers:
+            assert e2e not in out, f"{e2e} is in two files"
+            out[e2e] = amount
+    return out

@@ -43,6 +43,8 @@ class Policy:
     amount_jump_percent: int = 20  # net up more than this against the last released period: HOLD
     account_change_window_days: int = 90  # more than one account change within it: HOLD
     double_benefits: tuple[DoubleBenefit, ...] = ()
+    # monthly cap of the dedicated pension account in minor units (payroll.legs); None: no cap
+    dedicated_account_cap: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from payroll.benefits import benefit_rules
 from payroll.checks import DoubleBenefit, Policy
 from payroll.config import Settings
+from payroll.legs import dedicated_account_cap
 
 
 def double_benefits(path: Path, country: str) -> tuple[DoubleBenefit, ...]:
@@ -37,4 +38,6 @@ def policy_for(settings: Settings) -> Policy:
         amount_jump_percent=settings.amount_jump_percent,
         account_change_window_days=settings.account_change_window_days,
         double_benefits=double_benefits(settings.reference_dir / "double_benefits.csv", settings.country),
+        dedicated_account_cap=dedicated_account_cap(settings.reference_dir / "dedicated_account_caps.csv",
+                                                    settings.country),
     )

@@ -3,8 +3,9 @@ these and nothing else; each state change and its audit entry commit in one tran
 
 from payroll.services.context import Context
 from payroll.services.holds import clear_hold, list_holds
+from payroll.services.reconcile import reconcile, reconciliation_view
 from payroll.services.reference import init_database, load_reference
-from payroll.services.release import release_run
+from payroll.services.release import release_run, verify_release
 from payroll.services.reports import export_exceptions, export_recovery, recovery_list, verify_audit
 from payroll.services.runs import approve_run, create_run, show_run
 from payroll.services.submissions import (
@@ -28,5 +29,5 @@ __all__ = [
     "Context", "approve_run", "approve_submission", "clear_hold", "collect_branch", "collect_inbox", "create_run",
     "create_supplementary_run", "default_inbox", "export_exceptions", "export_recovery", "init_database", "list_branch_folders",
     "list_holds", "load_reference", "merge_summaries", "recovery_list", "reject_submission", "release_run", "show_run",
-    "show_submission", "submit", "submit_bytes", "verify_audit",
+    "show_submission", "submit", "submit_bytes", "verify_audit", "reconcile", "reconciliation_view", "verify_release",
 ]

@@ -88,10 +88,17 @@ def read_payments(run: Run, **equal: str) -> pd.DataFrame:
     return table.to_pandas()
 
 
+# HOLD codes on a PAYABLE row whose unpaid part a supplementary run pays once cleared: what a bank rejected
+# (payroll.services.reconcile), and the excess over a dedicated account's cap held for want of an ordinary
+# account (payroll.legs); the part that was paid is never paid again
+PARTIAL_CODES = ("BANK_REJECTED", "CAP_EXCESS_HELD")
+
+
 def findings_by_row(session: Session, run_id: int) -> dict[tuple[int, int], list[RunException]]:
     """The run's findings on its rows, keyed by lineage (submission id, row number in the branch file)."""
     out: dict[tuple[int, int], list[RunException]] = defaultdict(list)
-    for e in session.execute(select(RunException).where(RunException.run_id == run_id, RunException.stage == "run")
+    for e in session.execute(select(RunException).where(RunException.run_id == run_id,
+                                                          RunException.stage.in_(("run", "bank")))
                              .order_by(RunException.code, RunException.id)).scalars():
         out[(int(e.submission_id), int(e.row_no))].append(e)
     return out
@@ -156,7 +163,10 @@ def clear_hold(ctx: Context, run_id: int, end_to_end_id: str, *, user: str, just
         if rows.empty:
             raise NotFound("payment", f"{end_to_end_id} in run {run.id}")
         row = rows.iloc[0]
-        if row["status"] != "HOLD":
+        findings = findings_by_row(session, run.id).get((int(row["submission_id"]), int(row["row_no"])), [])
+        # a PAYABLE payment is cleared only for what of it was not paid (PARTIAL_CODES)
+        partial = row["status"] == "PAYABLE" and any(e.code in PARTIAL_CODES for e in findings)
+        if row["status"] != "HOLD" and not partial:
             why = ("a BLOCK is never paid and never cleared" if row["status"] == "BLOCK"
                    else "it was paid by this run; there is nothing to clear")
             raise WrongState("NOT_HELD", f"{what} is {row['status']}, not HOLD: {why}")
@@ -176,8 +186,7 @@ def clear_hold(ctx: Context, run_id: int, end_to_end_id: str, *, user: str, just
             if is_open(c):
                 raise WrongState("ALREADY_CLEARED", f"{what} is already cleared on run {c.run_id} by {c.cleared_by} "
                                  f"(clearance {c.id}) and awaits a supplementary run")
-        findings = findings_by_row(session, run.id).get((int(row["submission_id"]), int(row["row_no"])), [])
-        codes = sorted({e.code for e in findings if e.severity == "HOLD"})
+        codes = sorted({e.code for e in findings if e.severity == "HOLD" and (e.code in PARTIAL_CODES or not partial)})
         if not codes:
             raise WrongState("NO_HOLD_FINDING", f"{what} is HOLD but the run records no HOLD finding on it; "
                              "nothing names what is being cleared")

@@ -7,6 +7,7 @@ refused whole, naming file, row and column; nothing already stored changes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ import pandas as pd
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
+from bank_formats.formats import file_format
 from payroll import audit
 from payroll.approvals import ROLES, require_role
+from payroll.bankfiles import check_file_name_pattern, parse_params
 from payroll.country import CountryProfile
 from payroll.errors import Refused
 from payroll.intake import FileRefused, read_table
@@ -60,8 +63,9 @@ KINDS: dict[str, Kind] = {
     "deaths": Kind(Death, ("national_id", "date_of_death"), "national_id", replace=True),
     "accounts": Kind(Account, ("account_code", "bank_code", "holder_national_id", "dedicated", "status"),
                      "account_code", replace=True),
-    "banks": Kind(Bank, ("bank_code", "name", "bic", "file_format"), "bank_code", replace=True,
-                  optional=("bic",)),
+    "banks": Kind(Bank, ("bank_code", "name", "bic", "file_format", "max_transactions", "max_file_bytes",
+                         "file_name", "params"), "bank_code", replace=True,
+                  optional=("bic", "max_transactions", "max_file_bytes", "file_name", "params")),
     "approval_chain": Kind(ApprovalLevel, ("item_type", "level", "roles", "scope"), "level", replace=True),
 }
 
@@ -139,6 +143,8 @@ def _normalize(kind: str, df: pd.DataFrame, country: CountryProfile, problems: _
     if kind == "branches":
         known = systems()
         check("system", df["system"].isin(known), f"must be one of {', '.join(known)} (data/reference/column_maps.csv)")
+    if kind == "banks":
+        _bank_rules(df, check, problems)
     if kind == "approval_chain":
         check("level", df["level"].str.fullmatch(r"[0-9]{1,2}", flags=re.ASCII), "must be a level number")
         check("scope", df["scope"].isin(["branch", "province", "hq"]), "must be branch, province or hq")
@@ -150,6 +156,41 @@ def _normalize(kind: str, df: pd.DataFrame, country: CountryProfile, problems: _
     return df
 
 
+def _bank_rules(df: pd.DataFrame, check: Any, problems: _Problems) -> None:
+    """A bank's format must be one the engine writes (with the parameters it needs), its limits whole
+    positive numbers, its file name pattern safe and unique per file."""
+    def problem(fn: Any) -> Callable[[str], str]:
+        def run(value: str) -> str:
+            if not value:
+                return ""
+            try:
+                fn(value)
+            except ValueError as e:
+                return str(e)
+            return ""
+        return run
+
+    formats = df["file_format"].map(problem(file_format))
+    check("file_format", formats == "", "is not a format the engine writes", df["file_format"] + ": " + formats)
+    needs = []
+    for fmt, params in zip(df["file_format"], df["params"], strict=True):
+        try:
+            needed = file_format(fmt).required_params
+            given = parse_params(params)
+        except ValueError as e:
+            needs.append(str(e))
+            continue
+        missing = [p for p in needed if not given.get(p)]
+        needs.append(f"{fmt} needs {', '.join(missing)}" if missing else "")
+    needs_s = pd.Series(needs, index=df.index)
+    problems.add(needs_s != "", "params", "is not what the format needs", needs_s)
+    for c in ("max_transactions", "max_file_bytes"):
+        check(c, df[c].str.fullmatch(r"[1-9][0-9]{0,11}", flags=re.ASCII) | (df[c] == ""),
+              "must be a whole number of at least 1")
+    names = df["file_name"].map(problem(check_file_name_pattern))
+    check("file_name", names == "", "is not a usable file name pattern", df["file_name"] + ": " + names)
+
+
 def _records(kind: str, df: pd.DataFrame) -> list[dict[str, Any]]:
     spec = KINDS[kind]
     out = df[list(spec.columns)].astype(object).to_dict("records")
@@ -157,6 +198,9 @@ def _records(kind: str, df: pd.DataFrame) -> list[dict[str, Any]]:
         for c in spec.optional:
             if rec[c] == "":
                 rec[c] = None
+        if kind == "banks":
+            for c in ("max_transactions", "max_file_bytes"):
+                rec[c] = None if rec[c] is None else int(rec[c])
     return out
 
 

@@ -28,11 +28,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bank_formats import xsd
-from bank_formats.pain001 import CreditTransfer, Debtor, PaymentBatch, write_pain001
-from payroll import audit
+from bank_formats.formats import file_format
+from bank_formats.model import CreditTransfer, Debtor, PaymentBatch
+from payroll import audit, signing
 from payroll.approvals import RUN_MAKERS, require_role
+from payroll.bankfiles import DEFAULT_FILE_NAME, BankRules, PlannedFile, parse_params, plan_files
 from payroll.errors import Refused, WrongState
+from payroll.legs import transfer_legs, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
 from payroll.services.context import Context, actor
@@ -41,19 +43,19 @@ from payroll.services.runs import load_run, require_current, run_state
 from payroll.store.files import read_table_verified, replace_dir_atomic, sha256_file, write_atomic
 from payroll.store.models import Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
 
-FORMAT = "pain.001.001.09"
+MANIFEST = "manifest.json"
 
 
 def _archive_dir(ctx: Context, run: Run) -> Path:
     return ctx.home / "releases" / f"run-{run.id}"
 
 
-def _transactions(ctx: Context, group: pd.DataFrame, period: str):  # type: ignore[no-untyped-def]
+def _transactions(ctx: Context, transfers: pd.DataFrame, period: str):  # type: ignore[no-untyped-def]
     iban = ctx.country.account_is_iban
-    for r in group.itertuples(index=False):
+    for r in transfers.itertuples(index=False):
         yield CreditTransfer(
             end_to_end_id=r.end_to_end_id,
-            amount_minor=int(r.net_amount),
+            amount_minor=int(r.amount),
             creditor_name=r.full_name,
             creditor_iban=r.account_code if iban else None,
             creditor_account_id=None if iban else r.account_code[3:],
@@ -62,12 +64,32 @@ def _transactions(ctx: Context, group: pd.DataFrame, period: str):  # type: igno
         )
 
 
+def bank_rules(session: Session) -> dict[str, BankRules]:
+    return {b.bank_code: BankRules(bank_code=b.bank_code, name=b.name, file_format=b.file_format,
+                                   max_transactions=b.max_transactions, max_file_bytes=b.max_file_bytes,
+                                   file_name=b.file_name or DEFAULT_FILE_NAME, params=parse_params(b.params))
+            for b in session.execute(select(Bank)).scalars()}
+
+
+def run_transfers(run: Run) -> pd.DataFrame:
+    """The transfers (legs) of a run's PAYABLE rows, read from its verified payments file."""
+    try:
+        payments = read_table_verified(Path(run.payments_path), run.content_sha256).to_pandas()
+    except (OSError, ValueError) as e:
+        raise Refused("STORED_FILE_CHANGED", f"run {run.id}: {e}") from None
+    return transfer_legs(with_excess_columns(payments))
+
+
+def plan_for(session: Session, run: Run) -> list[PlannedFile]:
+    try:
+        return plan_files(run_transfers(run), bank_rules(session), period=run.period, run_id=run.id,
+                          extension_of=lambda name: file_format(name).extension)
+    except ValueError as e:
+        raise Refused("UNKNOWN_BANK", f"run {run.id}: {e}; nothing was released") from None
+
+
 def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> list[dict[str, Any]]:
-    """Write every bank file and the manifest into `staging`; return the file records."""
-    payments = read_table_verified(Path(run.payments_path), run.content_sha256).to_pandas()
-    payable = payments[payments["status"] == "PAYABLE"].sort_values(
-        ["bank_code", "branch_code", "pension_id", "national_id"], kind="stable")
-    banks = {b.bank_code: b for b in session.execute(select(Bank)).scalars()}
+    """Write every bank file, the manifest and its signature into `staging`; return the file records."""
     period = Period.parse(run.period)
     if run.approved_at is None:
         raise WrongState("WRONG_STATE", f"run {run.id} has no final approval time")
@@ -76,44 +98,51 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     account, iban = s.debtor_account, ctx.country.account_is_iban
     debtor = Debtor(name=s.debtor_name, iban=account if iban else None, account_id=None if iban else account[3:],
                     bank_code=ctx.country.account_bank_code(account))
-    files = []
-    for bank_code, group in payable.groupby("bank_code", sort=True):
-        bank = banks.get(bank_code)
-        if bank is None:
-            raise Refused("UNKNOWN_BANK", f"bank {bank_code!r} of {len(group)} payable row(s) is not in the bank list")
-        msg_id = f"PEN{str(period).replace('-', '')}R{run.id}B{bank_code}"
-        name = f"PENSION_{period}_RUN{run.id}_BANK{bank_code}.xml"
+    planned = plan_for(session, run)
+    files: list[dict[str, Any]] = []
+    for f in planned:
+        group = f.transfers
         batch = PaymentBatch(
-            msg_id=msg_id, created_at=created_at, initiating_party=s.initiating_party,
-            payment_info_id=f"{msg_id}P1", requested_execution_date=period.day(s.payment_day),
+            msg_id=f.msg_id, created_at=created_at, initiating_party=s.initiating_party,
+            payment_info_id=f"{f.msg_id}P1", requested_execution_date=period.day(s.payment_day),
             currency=ctx.country.currency, debtor=debtor, number_of_transactions=len(group),
-            control_sum_minor=exact_sum(group["net_amount"].to_numpy()))
+            control_sum_minor=exact_sum(group["amount"].to_numpy()))
         try:
-            result = write_pain001(staging / name, batch, _transactions(ctx, group, str(period)))
-            xsd.assert_valid(staging / name, FORMAT)
+            fmt = file_format(f.bank.file_format)
+            result = fmt.write(staging / f.name, batch, _transactions(ctx, group, str(period)), f.bank.params)
         except ValueError as e:  # the writer and the schema refuse what a bank would reject
-            raise Refused("BANK_FILE_INVALID", f"{name}: {e}; nothing was released") from None
-        files.append({"file": name, "bank_code": bank_code, "bank_name": bank.name, "format": FORMAT,
+            raise Refused("BANK_FILE_INVALID", f"{f.name}: {e}; nothing was released") from None
+        if f.bank.max_file_bytes is not None and result.bytes > f.bank.max_file_bytes:
+            raise Refused("BANK_FILE_TOO_LARGE", f"{f.name} is {result.bytes} bytes, over the {f.bank.max_file_bytes} "
+                          f"bank {f.bank.bank_code} takes; lower its max_transactions (now "
+                          f"{f.bank.max_transactions or 'none'}); nothing was released")
+        files.append({"file": f.name, "bank_code": f.bank.bank_code, "bank_name": f.bank.name,
+                      "format": fmt.name, "msg_id": f.msg_id, "part": f.part, "parts": f.parts,
                       "transactions": result.transactions, "control_sum": result.control_sum_minor,
                       "sha256": result.sha256, "bytes": result.bytes})
     count = sum(f["transactions"] for f in files)
     total = sum(f["control_sum"] for f in files)
-    if (count, total) != (run.payable_count, run.payable_total):
-        raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} payments for {total}, the run says "
-                      f"{run.payable_count} for {run.payable_total}; nothing was released")
+    transfers = sum(len(f.transfers) for f in planned)
+    if total != run.payable_total or count != transfers:
+        raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} transfers for {total}, the run says "
+                      f"{transfers} transfers for {run.payable_total}; nothing was released")
+    key = signing.ensure_key(s.release_key_path)
     manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
                 "currency": ctx.country.currency, "debtor_account": s.debtor_account, "run_sha256": run.content_sha256,
-                "transactions": count, "control_sum": total, "files": files}
-    if run.kind != "main":  # a main run's manifest stays as it always was
+                "payments": run.payable_count, "transactions": count, "control_sum": total, "files": files,
+                "signature": {"algorithm": "Ed25519", "key_id": signing.key_id(key.public_key()),
+                              "file": MANIFEST + signing.SIGNATURE_SUFFIX}}
+    if run.kind != "main":
         manifest["kind"] = run.kind
         manifest["parent_run_id"] = run.parent_run_id
-    write_atomic(staging / "manifest.json",
-                 (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode())
+    data = (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+    write_atomic(staging / MANIFEST, data)
+    write_atomic(staging / (MANIFEST + signing.SIGNATURE_SUFFIX), signing.sign(key, data))
     return files
 
 
 def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
-    return all((archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256
+    return (archive / (MANIFEST + signing.SIGNATURE_SUFFIX)).is_file() and all((archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256
                for f in recorded)
 
 
@@ -210,10 +239,11 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
             run.released_by = user
             run.released_at = audit.now_iso()
             run.release_dir = str(archive)
-            run.manifest_sha256 = sha256_file(archive / "manifest.json")
+            run.manifest_sha256 = sha256_file(archive / MANIFEST)
             recorded = [ReleasedFile(run_id=run.id, file_name=f["file"], bank_code=f["bank_code"],
                                      file_format=f["format"], transactions=f["transactions"],
-                                     control_sum=f["control_sum"], sha256=f["sha256"]) for f in files]
+                                     control_sum=f["control_sum"], sha256=f["sha256"], msg_id=f["msg_id"])
+                        for f in sorted(files, key=lambda f: f["file"])]  # the order a re-release reads them in
             session.add_all(recorded)
             detail: dict[str, Any] = {"files": {f["file"]: f["sha256"] for f in files},
                                       "manifest_sha256": run.manifest_sha256}
@@ -227,18 +257,18 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
 
     target = Path(out_dir) if out_dir else archive
     if out_dir:
-        for name in [f.file_name for f in recorded] + ["manifest.json"]:
+        for name in [f.file_name for f in recorded] + [MANIFEST, MANIFEST + signing.SIGNATURE_SUFFIX]:
             write_atomic(target / name, (archive / name).read_bytes())
     return {
         "run_id": run_id,
         "status": "released",
         "already_released": already,
         "archive": str(archive),
-        "manifest": str(target / "manifest.json"),
+        "manifest": str(target / MANIFEST),
         "manifest_sha256": manifest_sha,
         "files": [{"path": str(target / f.file_name), "bank_code": f.bank_code, "format": f.file_format,
-                   "transactions": f.transactions, "control_sum": f.control_sum, "sha256": f.sha256}
-                  for f in recorded],
+                   "transactions": f.transactions, "control_sum": f.control_sum, "sha256": f.sha256,
+                   "msg_id": f.msg_id} for f in recorded],
     }
 
 
@@ -249,9 +279,77 @@ def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[Re
         generate_files(ctx, session, run, staging)
         want = {f.file_name: f.sha256 for f in recorded}
         got = {name: sha256_file(staging / name) for name in want}
-        if got != want or sha256_file(staging / "manifest.json") != run.manifest_sha256:
+        if got != want or sha256_file(staging / MANIFEST) != run.manifest_sha256:
             raise Refused("ARCHIVE_CHANGED", f"the archived files of run {run.id} were altered and regenerating "
                           "them does not reproduce the recorded hashes; nothing was returned")
         replace_dir_atomic(staging, archive)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def verify_release(directory: Path, public_key: Path) -> dict[str, Any]:
+    """Check a release folder as a bank or an auditor would: the manifest's signature with the
+    institution's public key, then every file's bytes (SHA-256, size) and contents (read back with the
+    format's parser: declared and re-added counts and sums, end-to-end ids unique across the release),
+    and that the folder holds nothing the manifest does not list. Returns {"ok": bool, "problems": [...]}."""
+    directory = Path(directory)
+    problems: list[str] = []
+    manifest_path = directory / MANIFEST
+    sig_path = directory / (MANIFEST + signing.SIGNATURE_SUFFIX)
+    if not manifest_path.is_file() or not sig_path.is_file():
+        return {"ok": False, "directory": str(directory),
+                "problems": [f"{directory} has no {MANIFEST} and {sig_path.name}"]}
+    data = manifest_path.read_bytes()
+    try:
+        key = signing.load_public_key(public_key)
+    except (OSError, ValueError) as e:
+        raise Refused("NO_PUBLIC_KEY", f"the public key {public_key} cannot be read: {e}") from None
+    if not signing.verify(key, data, sig_path.read_bytes()):
+        return {"ok": False, "directory": str(directory), "key_id": signing.key_id(key),
+                "problems": [f"{MANIFEST} is not signed by key {signing.key_id(key)}: it was altered or signed "
+                             "with another key; nothing else in the folder can be trusted"]}
+    manifest = json.loads(data)
+    if manifest.get("signature", {}).get("key_id") != signing.key_id(key):
+        problems.append(f"{MANIFEST} names key {manifest.get('signature', {}).get('key_id')}, verified with "
+                        f"{signing.key_id(key)}")
+    seen: dict[str, str] = {}
+    count = total = 0
+    listed = {MANIFEST, sig_path.name}
+    for f in manifest["files"]:
+        name = f["file"]
+        listed.add(name)
+        path = directory / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+            continue
+        if sha256_file(path) != f["sha256"] or path.stat().st_size != f["bytes"]:
+            problems.append(f"{name}: its bytes differ from the manifest's SHA-256 and size")
+            continue
+        try:
+            back = file_format(f["format"]).read_back(path)
+        except ValueError as e:
+            problems.append(f"{name}: cannot be read back as {f['format']}: {e}")
+            continue
+        added = sum(a for _, a in back.transfers)
+        if (len(back.transfers), added) != (f["transactions"], f["control_sum"]):
+            problems.append(f"{name}: holds {len(back.transfers)} transfers for {added}, the manifest says "
+                            f"{f['transactions']} for {f['control_sum']}")
+        if back.declared_count is not None and back.declared_count != len(back.transfers):
+            problems.append(f"{name}: declares {back.declared_count} transfers and holds {len(back.transfers)}")
+        if back.declared_sum is not None and back.declared_sum != added:
+            problems.append(f"{name}: declares a control sum of {back.declared_sum} and its amounts add to {added}")
+        for e2e, _ in back.transfers:
+            if e2e in seen:
+                problems.append(f"{name}: end-to-end id {e2e} is also in {seen[e2e]}")
+            seen[e2e] = name
+        count += len(back.transfers)
+        total += added
+    if (count, total) != (manifest["transactions"], manifest["control_sum"]):
+        problems.append(f"the files hold {count} transfers for {total}, the manifest says "
+                        f"{manifest['transactions']} for {manifest['control_sum']}")
+    extra = sorted(p.name for p in directory.iterdir() if p.name not in listed)
+    if extra:
+        problems.append(f"not in the manifest: {', '.join(extra)}")
+    return {"ok": not problems, "directory": str(directory), "run_id": manifest.get("run_id"),
+            "key_id": signing.key_id(key), "files": len(manifest["files"]), "transactions": count,
+            "control_sum": total, "problems": problems}

@@ -20,7 +20,7 @@ from payroll.approvals import RUN_MAKERS, Item, authorize, require_role
 from payroll.checks import LINEAGE_FIELDS, NO_ROW, History, Reference, ReleasedRun
 from payroll.checks.policy import policy_for
 from payroll.errors import NotFound, Refused, WrongState
-from payroll.money import exact_sum
+from payroll.legs import paid_total
 from payroll.payments import build_payments, consolidate, to_table, totals_by
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
@@ -177,7 +177,7 @@ def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
                          item_id=old.id, before=before, after=run_state(old))
         run = Run(period=str(per), status="awaiting_approval", created_by=user, created_at=audit.now_iso(),
                   payments_path=str(payments_path), content_sha256=payments_sha, rows=len(payments),
-                  payable_count=len(payable), payable_total=exact_sum(payable["net_amount"].to_numpy()),
+                  payable_count=len(payable), payable_total=paid_total(payments),
                   held_count=int(status_counts.get("HOLD", 0)), blocked_count=int(status_counts.get("BLOCK", 0)),
                   summary=json.dumps(summary, ensure_ascii=False), levels_approved=0)
         session.add(run)

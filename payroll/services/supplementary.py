@@ -25,23 +25,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from payroll import audit
 from payroll.approvals import RUN_MAKERS, require_role
+from payroll.catalog import severity
 from payroll.checks import NO_ROW
 from payroll.checks.pipeline import ROW_CHECKS, run_checks
 from payroll.errors import PolicyViolation, Refused, WrongState
-from payroll.money import exact_sum
+from payroll.legs import DEDICATED, LEG_EXCESS, ORDINARY, paid_total, split_over_cap, with_excess_columns
 from payroll.payments import PAYMENTS_SCHEMA, to_table, totals_by
 from payroll.period import Period
 from payroll.services.context import Context, actor
-from payroll.services.holds import open_clearances
+from payroll.services.holds import PARTIAL_CODES, open_clearances
+from payroll.services.release import run_transfers
 from payroll.services.runs import UNRELEASED, load_run, reference_for, run_state, run_view
 from payroll.store.files import put_table, read_table_verified
-from payroll.store.models import HoldClearance, PeriodRelease, Run, RunException
+from payroll.store.models import HoldClearance, PeriodRelease, Run, RunException, TransferStatus
 
 # the columns of a payments file that a run adds to the consolidated branch rows
-_PAYMENT_ONLY = ("row_key", "bank_code", "status", "end_to_end_id")
+_PAYMENT_ONLY = ("row_key", "bank_code", "status", "end_to_end_id", "excess_amount", "excess_account_code",
+                 "excess_bank_code")
 
 
 def _held_rows(runs: dict[int, Run], by_payment: dict[str, list[HoldClearance]]) -> pd.DataFrame:
@@ -66,6 +70,48 @@ def _held_rows(runs: dict[int, Run], by_payment: dict[str, list[HoldClearance]])
     rows = rows.sort_values(["branch_code", "submission_id", "row_no"], kind="stable").reset_index(drop=True)
     rows.index.name = "row_key"
     return rows
+
+
+def credited_in_period(session: Session, period: str) -> dict[str, int]:
+    """What the period's released runs paid into each account (the cap is per month); a transfer a bank
+    rejected credited nothing."""
+    out: dict[str, int] = {}
+    for run in session.execute(select(Run).where(Run.period == period, Run.status == "released")).scalars():
+        rejected = set(session.execute(select(TransferStatus.end_to_end_id).where(
+            TransferStatus.run_id == run.id, TransferStatus.outcome == "rejected")).scalars())
+        legs = run_transfers(run)
+        legs = legs[~legs["end_to_end_id"].isin(rejected)]
+        for account, amount in legs.groupby("account_code")["amount"].sum().items():
+            out[str(account)] = out.get(str(account), 0) + int(amount)
+    return out
+
+
+def rejected_amounts(session: Session, taken: list[HoldClearance]) -> dict[str, int]:
+    """For each cleared payment a bank rejected (BANK_REJECTED), what the banks rejected of it."""
+    out: dict[str, int] = {}
+    for c in taken:
+        if "BANK_REJECTED" not in json.loads(c.codes):
+            continue
+        legs = [c.end_to_end_id + s for s in ("", DEDICATED, ORDINARY)]
+        amounts = session.execute(select(TransferStatus.amount).where(
+            TransferStatus.run_id == c.run_id, TransferStatus.end_to_end_id.in_(legs),
+            TransferStatus.outcome == "rejected")).scalars()
+        out[c.end_to_end_id] = out.get(c.end_to_end_id, 0) + sum(int(a) for a in amounts)
+    return out
+
+
+def unpaid_amounts(rows: pd.DataFrame, cleared_codes: dict[str, set[str]], rejected: dict[str, int]) -> dict[str, int]:
+    """What a supplementary run pays of each cleared payment that its run paid in part (PARTIAL_CODES):
+    what the banks rejected, plus a held excess over the dedicated account's cap; never the part paid."""
+    out = {}
+    rows = with_excess_columns(rows)
+    for e2e, excess, account in zip(rows["end_to_end_id"], rows["excess_amount"], rows["excess_account_code"],
+                                    strict=True):
+        codes = cleared_codes[e2e] & set(PARTIAL_CODES)
+        if codes:
+            held = int(excess) if "CAP_EXCESS_HELD" in codes and not account else 0
+            out[e2e] = rejected.get(e2e, 0) + held
+    return out
 
 
 def _decide(rows: pd.DataFrame, status: pd.Series, exceptions: pd.DataFrame,
@@ -100,12 +146,17 @@ def create_supplementary_run(ctx: Context, period: str, *, user: str) -> dict[st
         runs = {r.id: r for r in session.execute(select(Run).where(Run.id.in_({c.run_id for c in taken})))
                 .scalars()}
         ref = reference_for(ctx, session, per)
+        credited = credited_in_period(session, str(per))
+        rejected = rejected_amounts(session, taken)
 
     by_payment: dict[str, list[HoldClearance]] = {}
     for c in taken:
         by_payment.setdefault(c.end_to_end_id, []).append(c)
     cleared_codes = {e2e: {code for c in cs for code in json.loads(c.codes)} for e2e, cs in by_payment.items()}
     rows = _held_rows(runs, by_payment)
+    unpaid = unpaid_amounts(rows, cleared_codes, rejected)
+    again = rows["end_to_end_id"].isin(list(unpaid))
+    rows.loc[again, "net_amount"] = rows.loc[again, "end_to_end_id"].map(unpaid).astype("int64")
     checked = rows.drop(columns=[c for c in _PAYMENT_ONLY if c in rows.columns])
     status, exceptions = run_checks(checked, ref, per, checks=ROW_CHECKS)
     exceptions = exceptions[exceptions["row_key"] != NO_ROW]  # findings off this run's rows stay with the main run
@@ -116,6 +167,16 @@ def create_supplementary_run(ctx: Context, period: str, *, user: str) -> dict[st
     payments["bank_code"] = [str(b) if isinstance(b, str) and b else ctx.country.account_bank_code(a)
                              for a, b in zip(payments["account_code"], payments["account_code"].map(banks),
                                              strict=True)]
+    payments, split = split_over_cap(payments.drop(columns=list(LEG_EXCESS), errors="ignore"), ref.accounts,
+                                     ref.policy.dedicated_account_cap, credited=credited)
+    if len(split):
+        split["severity"] = split["code"].map(severity)
+        exceptions = pd.concat([exceptions, split], ignore_index=True).sort_values(["row_key", "code"], kind="stable")
+    # a payment that would carry nothing (its excess held again: still no ordinary account) is not paid:
+    # its clearance is closed and the new CAP_EXCESS_HELD finding can be cleared on this run
+    nothing = (payments["status"] == "PAYABLE") & (payments["excess_account_code"] == "") & \
+        (payments["excess_amount"] >= payments["net_amount"])
+    payments.loc[nothing, "status"] = "HOLD"
     payments = payments.reset_index()[list(PAYMENTS_SCHEMA.names)]
     payments_path, payments_sha = put_table(ctx.home, "runs", to_table(payments))
     e2e_of = payments.set_index("row_key")["end_to_end_id"]
@@ -156,7 +217,7 @@ def create_supplementary_run(ctx: Context, period: str, *, user: str) -> dict[st
         run = Run(period=str(per), status="awaiting_approval", kind="supplementary", parent_run_id=main_id,
                   created_by=user, created_at=audit.now_iso(), payments_path=str(payments_path),
                   content_sha256=payments_sha, rows=len(payments), payable_count=len(payable),
-                  payable_total=exact_sum(payable["net_amount"].to_numpy()),
+                  payable_total=paid_total(payments),
                   held_count=int(status_counts.get("HOLD", 0)), blocked_count=int(status_counts.get("BLOCK", 0)),
                   summary=json.dumps(summary, ensure_ascii=False), levels_approved=0)
         session.add(run)

@@ -54,6 +54,12 @@ class Bank(Base):
     name: Mapped[str] = mapped_column(String(200))
     bic: Mapped[str | None] = mapped_column(String(11))
     file_format: Mapped[str] = mapped_column(String(32), default="pain.001.001.09")
+    # a bank's own limits and naming (data/reference/banks_*.csv): a file holds at most this many
+    # transactions (more are split into several files) and at most this many bytes (refused beyond)
+    max_transactions: Mapped[int | None] = mapped_column(Integer)
+    max_file_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    file_name: Mapped[str | None] = mapped_column(String(200))  # pattern; see bank_formats.plan
+    params: Mapped[str | None] = mapped_column(Text)  # JSON object: a layout's per-bank parameters
 
 
 class RegistryPerson(Base):
@@ -191,6 +197,8 @@ class Run(Base):
     released_at: Mapped[str | None] = mapped_column(String(40))
     release_dir: Mapped[str | None] = mapped_column(String(1000))
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
+    # after release: None until a bank report is read, then "partial" or "reconciled" (every payment final)
+    reconciliation: Mapped[str | None] = mapped_column(String(16))
     # main: the period's run of every approved branch list (released once, see PeriodRelease);
     # supplementary: pays rows held in a released run of the period once a HOLD was cleared
     kind: Mapped[str] = mapped_column(String(16), default="main", server_default="main")
@@ -221,6 +229,7 @@ class ReleasedFile(Base):
     transactions: Mapped[int] = mapped_column(Integer)
     control_sum: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    msg_id: Mapped[str | None] = mapped_column(String(35))  # the file's message id, as banks' reports quote it
 
 
 class RunException(Base):
@@ -290,3 +299,36 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class BankReport(Base):
+    """A bank status report (pain.002, camt.054) read against a released run; read once per run."""
+
+    __tablename__ = "bank_reports"
+    __table_args__ = (UniqueConstraint("run_id", "sha256", name="uq_bank_report"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(String(32))
+    msg_id: Mapped[str] = mapped_column(String(35))
+    stored_path: Mapped[str] = mapped_column(String(1000))
+    read_by: Mapped[str] = mapped_column(ForeignKey("users.user_id"))
+    read_at: Mapped[str] = mapped_column(String(40))
+    outcomes: Mapped[str] = mapped_column(Text)  # JSON: count per outcome of this report's lines
+
+
+class TransferStatus(Base):
+    """The latest status a bank reported for one transfer (leg) of a released run. Final statuses
+    (settled, rejected) never change; a report that contradicts one is recorded as a conflict."""
+
+    __tablename__ = "payment_statuses"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    end_to_end_id: Mapped[str] = mapped_column(String(35), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # accepted | pending | settled | rejected
+    iso_status: Mapped[str] = mapped_column(String(8))
+    reason_code: Mapped[str | None] = mapped_column(String(8))
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[int] = mapped_column(BigInteger)  # what the run sent
+    report_id: Mapped[int] = mapped_column(ForeignKey("bank_reports.id"))
+    updated_at: Mapped[str] = mapped_column(String(40))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bank_formats import xsd
+from bank_formats.fixedwidth import load_layout, read_fixed_width
 from bank_formats.pain001 import read_pain001
 from payroll import services
 from payroll.identifiers import kr_rrn
@@ -59,11 +60,19 @@ def test_a_korean_month_is_paid_to_dedicated_accounts_by_bank_code(tmp_path: Pat
     released = services.release_run(ctx, run["run_id"], user="fin-a")
     assert [(f["bank_code"], f["transactions"], f["control_sum"]) for f in released["files"]] == [
         ("004", 1, 450_000), ("088", 1, 680_000)]
-    for f in released["files"]:
-        assert xsd.validate_file(f["path"]) == []
-        doc = read_pain001(f["path"])
-        assert doc.currency == "KRW" and doc.debtor.iban is None and doc.debtor.account_id == "1000000000001"
-        (tx,) = doc.transactions
-        assert tx.creditor_iban is None and tx.creditor_bank_code == f["bank_code"]
-        assert f["bank_code"] + tx.creditor_account_id in {"088110123456789", "00422334455667"}
+    shinhan, kb = released["files"][1], released["files"][0]
+    # data/reference/banks_kr.csv: Shinhan (088) takes pain.001.001.03, KB (004) a fixed-width layout
+    assert shinhan["format"] == "pain.001.001.03" and xsd.validate_file(shinhan["path"], shinhan["format"]) == []
+    doc = read_pain001(shinhan["path"])
+    assert doc.currency == "KRW" and doc.debtor.iban is None and doc.debtor.account_id == "1000000000001"
+    (tx,) = doc.transactions
+    assert tx.creditor_iban is None and tx.creditor_bank_code == "088"
+    assert tx.creditor_account_id == "110123456789"
+    assert kb["format"] == "fixed:kr_bulk_credit_example"
+    parsed = read_fixed_width(kb["path"], load_layout("kr_bulk_credit_example"))
+    (data,) = parsed.of_type("data")
+    assert (data["bank_code"], data["account"], data["amount"], data["name"]) == (4, "22334455667", 450_000, "이 영희")
+    (header,) = parsed.of_type("header")
+    assert header["company_code"] == "NPS0000001"  # the bank's parameter from the bank list
+    assert Path(kb["path"]).read_bytes().decode("cp949").count("\r\n") == 3
     ctx.dispose()

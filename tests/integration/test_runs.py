@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bank_formats import xsd
 from bank_formats.pain001 import read_pain001
-from payroll import services
+from payroll import services, signing
 from payroll.errors import Refused
 from payroll.services import Context
 from payroll.store.models import PeriodRelease, ReleasedFile, Run, Submission
@@ -42,19 +42,39 @@ def test_release_writes_valid_files_that_add_up_and_rerelease_is_byte_identical(
     run = month.approved_run(ctx, plan)
     first = month.release(ctx, plan, run["run_id"], tmp_path / "out1")
     assert first["already_released"] is False
-    by_bank = {f["bank_code"]: f for f in first["files"]}
-    assert {b: {"count": f["transactions"], "total": f["control_sum"]} for b, f in by_bank.items()} \
-        == expected["totals"]["payable_by_bank"]
+    by_bank: dict[str, dict[str, int]] = {}
     for f in first["files"]:
-        assert xsd.validate_file(f["path"]) == []
+        b = by_bank.setdefault(f["bank_code"], {"count": 0, "total": 0})
+        b["count"] += f["transactions"]
+        b["total"] += f["control_sum"]
+    assert by_bank == expected["totals"]["payable_by_bank"]
+    # the bank list's rules: Refah (013) takes at most 500 transfers a file, Melli (017) takes .03
+    refah = sorted((f for f in first["files"] if f["bank_code"] == "013"), key=lambda f: f["path"])
+    assert [f["transactions"] for f in refah] == [500, by_bank["013"]["count"] - 500]
+    assert [Path(f["path"]).name for f in refah] == ["PENSION_2026-11_RUN1_BANK013_P1.xml",
+                                                     "PENSION_2026-11_RUN1_BANK013_P2.xml"]
+    assert {f["format"] for f in first["files"] if f["bank_code"] == "017"} == {"pain.001.001.03"}
+    assert {f["format"] for f in first["files"] if f["bank_code"] == "012"} == {"csv:ir_csv_batch_example"}
+    for f in first["files"]:
+        assert _sha(f["path"]) == f["sha256"]
+        back = month.read_back(f)
+        assert len(back.transfers) == f["transactions"] and sum(a for _, a in back.transfers) == f["control_sum"]
+        if not f["format"].startswith("pain.001"):
+            continue
+        assert xsd.validate_file(f["path"], f["format"]) == []
         doc = read_pain001(f["path"])
+        assert doc.message == f["format"]
         assert doc.nb_of_txs == len(doc.transactions) == f["transactions"]
         assert doc.ctrl_sum_minor == sum(t.amount_minor for t in doc.transactions) == f["control_sum"]
-        assert _sha(f["path"]) == f["sha256"]
     manifest = json.loads(Path(first["manifest"]).read_text(encoding="utf-8"))
     assert {m["file"]: m["sha256"] for m in manifest["files"]} == {Path(f["path"]).name: f["sha256"]
                                                                    for f in first["files"]}
-    assert manifest["transactions"] == expected["totals"]["payable_count"]
+    assert manifest["transactions"] == manifest["payments"] == expected["totals"]["payable_count"]
+    verified = services.verify_release(Path(first["manifest"]).parent,
+                                       signing.public_key_path(ctx.settings.release_key_path))
+    assert verified["ok"], verified["problems"]
+    assert (verified["transactions"], verified["control_sum"]) == (expected["totals"]["payable_count"],
+                                                                   expected["totals"]["payable_total"])
 
     again = month.release(ctx, plan, run["run_id"], tmp_path / "out2")
     assert again["already_released"] is True
@@ -159,7 +179,7 @@ def test_a_crash_before_commit_leaves_the_run_unreleased_and_the_retry_gives_the
     monkeypatch.setattr(release_module.audit, "append", real_append)
     done = month.release(ctx, plan, run["run_id"])
     assert {Path(f["path"]).name: f["sha256"] for f in done["files"]} == \
-        {k: v for k, v in crashed.items() if k != "manifest.json"}
+        {k: v for k, v in crashed.items() if not k.startswith("manifest.json")}
     assert _sha(done["manifest"]) == crashed["manifest.json"]
 
 

@@ -1,0 +1,91 @@
+"""Ed25519 signatures of release manifests (``cryptography``).
+
+The institution's release key is configuration: ``PENSION_SIGNING_KEY_FILE`` names a PEM (PKCS#8)
+Ed25519 private key; empty means ``$PENSION_HOME/keys/release-ed25519.pem``, created on first use with
+mode 0600 (a real installation provisions its own key and keeps it off the application host's disk
+backups). The public key is written beside it (``release-ed25519.pub.pem``) for the banks and auditors.
+
+A manifest names the key it was signed with (``key_id``: the first 16 hex digits of the SHA-256 of the
+raw public key). The signature is detached, in ``manifest.json.sig``: base64 of the 64-byte Ed25519
+signature of the manifest file's exact bytes. Ed25519 signatures are deterministic (RFC 8032), so a
+re-release produces the same signature byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+SIGNATURE_SUFFIX = ".sig"
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def public_key_path(private_path: Path) -> Path:
+    return private_path.with_name(private_path.name.removesuffix(".pem") + ".pub.pem")
+
+
+def ensure_key(path: Path) -> Ed25519PrivateKey:
+    """The private key at `path`; created (0600) with its public key beside it when there is none."""
+    if path.exists():
+        return load_private_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    public_key_path(path).write_bytes(public_pem(key.public_key()))
+    return key
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable unencrypted PEM private key ({e})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: the release key must be Ed25519, got {type(key).__name__}")
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """A public key from a PEM file, or the public half of a private key file."""
+    data = Path(path).read_bytes()
+    try:
+        if b"PRIVATE KEY" in data:
+            return load_private_key(path).public_key()
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a PEM public key ({e})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path}: the release key must be Ed25519, got {type(key).__name__}")
+    return key
+
+
+def public_pem(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
+    """The detached signature file's content for `data`."""
+    return base64.b64encode(key.sign(data)) + b"\n"
+
+
+def verify(public: Ed25519PublicKey, data: bytes, signature_file: bytes) -> bool:
+    try:
+        raw = base64.b64decode(signature_file.strip(), validate=True)
+        public.verify(raw, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
