@@ -82,6 +82,43 @@ def _supplementary(ctx: Any, run_id: int, period: str, spec: dict[str, Any] | No
             "files": release["files"]}
 
 
+def _bank_answers(ctx: Any, run_id: int, out_dir: Path) -> dict[str, Any]:
+    """Stand in for the banks: a pain.002.001.03 per released file, every transfer settled (ACSC) but the
+    first of Bank Melli's file, rejected as a closed account (AC04); each read with `reconcile`, one of
+    them twice (nothing changes the second time)."""
+    from datetime import datetime, timedelta
+
+    from bank_formats.pain002 import write_pain002
+    from payroll import services
+    from payroll.services.release import plan_for
+    from payroll.store.models import Run
+
+    with ctx.uow() as session:
+        run = session.get(Run, run_id)
+        planned = plan_for(session, run)
+        answered_at = datetime.fromisoformat(run.approved_at).astimezone(ctx.settings.tz) + timedelta(days=2)
+    folder = out_dir / "bank-reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    results, rejected = [], None
+    for f in planned:
+        lines: list[tuple[Any, ...]] = []
+        for e2e, amount in zip(f.transfers["end_to_end_id"], f.transfers["amount"], strict=True):
+            if rejected is None and f.bank.bank_code == "017":
+                rejected = e2e
+                lines.append((e2e, "RJCT", "AC04", int(amount), ctx.country.currency, "account closed"))
+            else:
+                lines.append((e2e, "ACSC", None, int(amount), ctx.country.currency))
+        path = folder / f"pain002-{f.msg_id}.xml"
+        write_pain002(path, msg_id=f"STS{f.msg_id}"[:35], created_at=answered_at, original_msg_id=f.msg_id,
+                      original_message_name=f.bank.file_format if f.bank.file_format.startswith("pain") else "pain.001.001.09",
+                      group_status=None, payments=lines, original_payment_info_id=f"{f.msg_id}P1")
+        results.append(services.reconcile(ctx, run_id, path, user="fin-2"))
+    again = services.reconcile(ctx, run_id, folder / f"pain002-{planned[0].msg_id}.xml", user="fin-2")
+    last = results[-1]
+    return {"reports": len(results), "reconciliation": last["reconciliation"], "statuses": last["statuses"],
+            "rejected": rejected, "read_again_changed_nothing": again["already_read"], "folder": str(folder)}
+
+
 def run_demo(out: Path | None = None) -> dict[str, Any]:
     """The history months (2026-09, 2026-10), each with the deaths extract then in force, through the
     monthly flow and released; then November with its own deaths extract. Reports November, and a
@@ -95,7 +132,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
     _prepare_environment(settings, home)
 
     from flows.monthly import MonthlyPlan, monthly_run  # after the environment is set
-    from payroll import services
+    from payroll import services, signing
 
     ctx = services.Context()
     try:
@@ -119,11 +156,14 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
         result = state.result()
         recovery = services.export_recovery(ctx, plan.period, out_dir / f"recovery-{plan.period}.csv")
         supplementary = _supplementary(ctx, result["run"]["run_id"], plan.period, raw.get("supplementary"), out_dir)
+        release = result["release"]
+        verified = services.verify_release(Path(release["archive"]),
+                                           signing.public_key_path(ctx.settings.release_key_path))
+        reconciliation = _bank_answers(ctx, result["run"]["run_id"], out_dir)
         audit = services.verify_audit(ctx)
     finally:
         ctx.dispose()
     receipts = result["receipts"]
-    release = result["release"]
     return {
         "period": plan.period,
         "currency": ctx.country.currency,
@@ -142,6 +182,8 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
         "exception_report": result["exception_report"]["path"] if result["exception_report"] else None,
         "recovery": {k: recovery[k] for k in ("count", "total", "path")},
         "supplementary": supplementary,
+        "verify": {k: verified[k] for k in ("ok", "key_id", "files", "transactions", "control_sum", "problems")},
+        "reconciliation": reconciliation,
         "audit": audit,
         "database": ctx.settings.database_url,
         "out_dir": str(out_dir),

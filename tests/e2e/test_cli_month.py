@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,9 @@ import pytest
 
 from bank_formats import xsd
 from bank_formats.pain001 import read_pain001
+from bank_formats.pain002 import write_pain002
 from tests.conftest import SAMPLE
+from tests.month import read_back
 
 PENSION = str(Path(sys.executable).with_name("pension"))
 
@@ -102,15 +106,21 @@ def test_bank_files_are_valid_and_add_up(month: dict[str, Any], expected: dict[s
     files = month["release"]["files"]
     assert {f["bank_code"] for f in files} == set(expected["totals"]["payable_by_bank"])
     paid = 0
+    by_bank: dict[str, dict[str, int]] = {}
     for f in files:
-        assert xsd.validate_file(f["path"]) == [], f["path"]
-        doc = read_pain001(f["path"])
-        assert doc.nb_of_txs == doc.pmt_inf_nb_of_txs == len(doc.transactions) == f["transactions"]
-        assert doc.ctrl_sum_minor == doc.pmt_inf_ctrl_sum_minor == sum(t.amount_minor for t in doc.transactions)
-        assert len({t.end_to_end_id for t in doc.transactions}) == len(doc.transactions)
-        want = expected["totals"]["payable_by_bank"][f["bank_code"]]
-        assert (f["transactions"], f["control_sum"]) == (want["count"], want["total"])
+        if f["format"].startswith("pain.001"):
+            assert xsd.validate_file(f["path"], f["format"]) == [], f["path"]
+            doc = read_pain001(f["path"])
+            assert doc.nb_of_txs == doc.pmt_inf_nb_of_txs == len(doc.transactions) == f["transactions"]
+            assert doc.ctrl_sum_minor == doc.pmt_inf_ctrl_sum_minor == sum(t.amount_minor for t in doc.transactions)
+        back = read_back(f)  # every format, by its own parser
+        assert len(back.transfers) == f["transactions"] and sum(a for _, a in back.transfers) == f["control_sum"]
+        assert len({e for e, _ in back.transfers}) == len(back.transfers)
+        got = by_bank.setdefault(f["bank_code"], {"count": 0, "total": 0})
+        got["count"] += f["transactions"]
+        got["total"] += f["control_sum"]
         paid += f["control_sum"]
+    assert by_bank == expected["totals"]["payable_by_bank"]
     assert paid == expected["totals"]["payable_total"]
 
 
@@ -148,3 +158,33 @@ def test_human_output_is_short(month: dict[str, Any]) -> None:
 def test_commands_refuse_before_init(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "empty")
     assert cli.json("run", "show", "1", status=1)["error"]["code"] == "NOT_INITIALIZED"
+
+
+def test_release_verify_and_reconcile_from_the_command_line(month: dict[str, Any]) -> None:
+    """`pension release verify DIR` exits 0 on the release folder and 1 once a byte changed;
+    `pension reconcile RUN FILE` reads a bank's pain.002 once."""
+    cli, base = month["cli"], month["base"]
+    folder = Path(month["release"]["archive"])
+    ok = cli.json("release", "verify", str(folder))
+    assert ok["ok"] is True and ok["transactions"] == sum(f["transactions"] for f in month["release"]["files"])
+    tampered = base / "tampered"
+    shutil.copytree(folder, tampered)
+    victim = tampered / Path(month["release"]["files"][0]["path"]).name
+    victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
+    bad = cli.json("release", "verify", str(tampered), status=1)
+    assert bad["ok"] is False and any(victim.name in p for p in bad["problems"])
+    human = cli.raw("release", "verify", str(tampered))
+    assert human.returncode == 1 and "NOT OK" in human.stdout
+
+    f = month["release"]["files"][0]
+    back = read_back(f)
+    report = base / "pain002.xml"
+    write_pain002(report, msg_id="BANK-STS-CLI-1", created_at=datetime(2026, 11, 26, tzinfo=UTC),
+                  original_msg_id=f["msg_id"], group_status=None,
+                  payments=[(e2e, "ACSC", None, amount, "IRR") for e2e, amount in back.transfers],
+                  original_payment_info_id=f["msg_id"] + "P1")
+    rid = str(month["run"]["run_id"])
+    first = cli.json("reconcile", rid, str(report), "--as", month["plan"]["run"]["released_by"])
+    assert first["outcomes"] == {"applied": len(back.transfers)} and first["reconciliation"] == "partial"
+    again = cli.json("reconcile", rid, str(report), "--as", month["plan"]["run"]["released_by"])
+    assert again["already_read"] is True and again["statuses"] == first["statuses"]
