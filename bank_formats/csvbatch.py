@@ -66,7 +66,14 @@ from bank_formats.fixedwidth import (
     unencodable,
     unknown_keys,
 )
-from bank_formats.model import CreditTransfer, PaymentBatch, WriteResult, atomic_output
+from bank_formats.model import (
+    CreditTransfer,
+    PaymentBatch,
+    WriteResult,
+    atomic_output,
+    check_declared,
+    checked_transfers,
+)
 from payroll.money import AmountError, exponent, format_major, parse_major
 
 __all__ = [
@@ -447,7 +454,6 @@ def write_csv_batch(
                 plan.append(quote(c.render(static_value(c.source, batch, values), layout.encoding, currency)))
             except _Refusal as exc:
                 raise ValueError(f"column {c.name!r} (from {c.source}): {exc}") from None
-    seen: set[str] = set()
     count = 0
     total = 0
     with atomic_output(path) as sink:
@@ -457,20 +463,8 @@ def write_csv_batch(
             sink.write(bom)
         if layout.header:
             chunk.append(delimiter.join(quote(c.label) for c in layout.columns) + line_ending)
-        for tx in transactions:
-            if not isinstance(tx, CreditTransfer):
-                raise ValueError(f"transaction #{count + 1}: expected a CreditTransfer, got {type(tx).__name__}")
-            e2e = tx.end_to_end_id
-            if not isinstance(e2e, str) or not e2e.strip():
-                raise ValueError(f"transaction #{count + 1}: end_to_end_id must be a non-empty str, got {e2e!r}")
-            if e2e in seen:
-                raise ValueError(f"transaction {e2e!r}: column end_to_end_id repeats an earlier transaction's")
-            seen.add(e2e)
+        for tx in checked_transfers(transactions, "column"):
             amount = tx.amount_minor
-            if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-                raise ValueError(
-                    f"transaction {e2e!r}: amount_minor must be a positive int of minor units, got {amount!r}"
-                )
             count += 1
             try:
                 row = delimiter.join([p if type(p) is str else p[1](tx, count) for p in plan]) + line_ending  # type: ignore[index, operator]
@@ -483,12 +477,7 @@ def write_csv_batch(
                 sink.write("".join(chunk).encode(row_encoding))
                 chunk.clear()
                 size = 0
-        if count != batch.number_of_transactions or total != batch.control_sum_minor:
-            raise ValueError(
-                f"declared {batch.number_of_transactions} transactions summing to "
-                f"{format_major(batch.control_sum_minor, currency)} {currency}, but streamed {count} summing to "
-                f"{format_major(total, currency)} {currency}; file not written"
-            )
+        check_declared(batch, count, total, lambda m: format_major(m, currency))
         sink.write("".join(chunk).encode(row_encoding))
     return WriteResult(path=path, transactions=count, control_sum_minor=total, sha256=sink.sha256.hexdigest(),
                        bytes=sink.size)

@@ -66,7 +66,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from bank_formats.model import CreditTransfer, Debtor, PaymentBatch, WriteResult, atomic_output
+from bank_formats.model import (
+    CreditTransfer,
+    Debtor,
+    PaymentBatch,
+    WriteResult,
+    atomic_output,
+    check_declared,
+    checked_transfers,
+)
 from payroll.money import exponent, format_major
 
 __all__ = [
@@ -1011,27 +1019,14 @@ def write_fixed_width(
         summed = layout.detail.field(name)
         hash_slices.append((name, summed.start - 1, summed.end))
     hashes = dict.fromkeys(hash_fields, 0)
-    seen: set[str] = set()
     count = 0
     total = 0
     with atomic_output(path) as sink:
         out = _RecordSink(sink, layout)
         for header in headers:
             out.put(header)
-        for tx in transactions:
-            if not isinstance(tx, CreditTransfer):
-                raise ValueError(f"transaction #{count + 1}: expected a CreditTransfer, got {type(tx).__name__}")
-            e2e = tx.end_to_end_id
-            if not isinstance(e2e, str) or not e2e.strip():
-                raise ValueError(f"transaction #{count + 1}: field end_to_end_id must be a non-empty str, got {e2e!r}")
-            if e2e in seen:
-                raise ValueError(f"transaction {e2e!r}: field end_to_end_id repeats an earlier transaction's")
-            seen.add(e2e)
+        for tx in checked_transfers(transactions, "field"):
             amount = tx.amount_minor
-            if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-                raise ValueError(
-                    f"transaction {e2e!r}: field amount_minor must be a positive int of minor units, got {amount!r}"
-                )
             count += 1
             try:
                 line = b"".join([p if type(p) is bytes else p[1](tx, count) for p in parts])  # type: ignore[index, operator]
@@ -1041,12 +1036,7 @@ def write_fixed_width(
                 hashes[name] += int(line[a:b])
             total += amount
             out.put(line)
-        if count != batch.number_of_transactions or total != batch.control_sum_minor:
-            raise ValueError(
-                f"declared {batch.number_of_transactions} transactions summing to "
-                f"{format_major(batch.control_sum_minor, currency)} {currency}, but streamed {count} summing to "
-                f"{format_major(total, currency)} {currency}; file not written"
-            )
+        check_declared(batch, count, total, lambda m: format_major(m, currency))
         actual = _Totals(count, total, hashes)
         for trailer in layout.trailers:
             out.put(_render_static(trailer, layout, batch, values, actual, "streamed"))

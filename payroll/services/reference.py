@@ -170,6 +170,7 @@ def _bank_rules(df: pd.DataFrame, check: Any, problems: _Problems) -> None:
             return ""
         return run
 
+    check("file_format", df["file_format"].str.len() <= 32, "is longer than 32 characters")
     formats = df["file_format"].map(problem(file_format))
     check("file_format", formats == "", "is not a format the engine writes", df["file_format"] + ": " + formats)
     needs = []

@@ -141,9 +141,19 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     return files
 
 
+def _signed(manifest: Path) -> bool:
+    """Whether the manifest names a signature: runs released before manifests were signed have none."""
+    try:
+        return "signature" in json.loads(manifest.read_bytes())
+    except (OSError, ValueError):
+        return True  # a missing or unreadable manifest: the archive is not intact either way
+
+
 def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
-    return (archive / (MANIFEST + signing.SIGNATURE_SUFFIX)).is_file() and all((archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256
-               for f in recorded)
+    manifest = archive / MANIFEST
+    signature = archive / (MANIFEST + signing.SIGNATURE_SUFFIX)
+    return manifest.is_file() and (signature.is_file() or not _signed(manifest)) and all(
+        (archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256 for f in recorded)
 
 
 def _stage(ctx: Context) -> Path:
@@ -258,7 +268,8 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
     target = Path(out_dir) if out_dir else archive
     if out_dir:
         for name in [f.file_name for f in recorded] + [MANIFEST, MANIFEST + signing.SIGNATURE_SUFFIX]:
-            write_atomic(target / name, (archive / name).read_bytes())
+            if name != MANIFEST + signing.SIGNATURE_SUFFIX or (archive / name).is_file():
+                write_atomic(target / name, (archive / name).read_bytes())
     return {
         "run_id": run_id,
         "status": "released",

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from payroll.errors import Refused
 from payroll.services import Context, load_reference
-from payroll.store.models import Account, AuditEntry, RegistryPerson, User
+from payroll.store.models import Account, AuditEntry, Bank, RegistryPerson, User
 from tests.conftest import SAMPLE
 
 
@@ -86,3 +86,25 @@ def test_only_an_administrator_loads_reference_data(ctx: Context, tmp_path: Path
     with ctx.uow() as s:
         last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
     assert (last.actor, last.role, last.action) == ("admin-1", "admin", "reference.load.deaths")
+
+
+@pytest.mark.parametrize(("row", "column", "says"), [
+    ("013,Refah,,pain.001.001.08,,,,", "file_format", "unknown file format"),
+    ("013,Refah,,fixed:no_such_layout,,,,", "file_format", "no_such_layout"),
+    ("004,KB,,fixed:kr_bulk_credit_example,,,,", "params", "needs company_code"),
+    ("013,Refah,,pain.001.001.09,0,,,", "max_transactions", "at least 1"),
+    ("013,Refah,,pain.001.001.09,,12.5,,", "max_file_bytes", "at least 1"),
+    ("013,Refah,,pain.001.001.09,,,{period}.xml,", "file_name", "must contain {bank}"),
+    ('013,Refah,,pain.001.001.09,,,,"[1, 2]"', "params", "JSON object"),
+])
+def test_a_bank_list_with_rules_the_engine_cannot_follow_is_refused(ctx: Context, tmp_path: Path, row: str,
+                                                                    column: str, says: str) -> None:
+    path = tmp_path / "banks.csv"
+    path.write_text("bank_code,name,bic,file_format,max_transactions,max_file_bytes,file_name,params\n"
+                    f"017,Melli,,pain.001.001.03,,,,\n{row}\n", encoding="utf-8")
+    with pytest.raises(Refused) as e:
+        load_reference(ctx, "banks", path)
+    assert e.value.code == "INVALID_REFERENCE_FILE"
+    assert f"row 3, column {column}" in e.value.message and says in e.value.message, e.value.message
+    with ctx.uow() as s:  # the bank list in force is untouched
+        assert s.get(Bank, "017").file_format == "pain.001.001.03" and s.get(Bank, "013").max_transactions == 500

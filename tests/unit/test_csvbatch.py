@@ -208,7 +208,7 @@ def test_declared_count_or_sum_mismatch_leaves_nothing_behind(
         ({"creditor_name": "  "}, r"column 'name'.*is empty"),
         ({"creditor_name": "nul\x00byte"}, r"column 'name'.*control character U\+0000"),
         ({"creditor_name": "x" * 101}, r"column 'name'.*101 characters but the column holds 100"),
-        ({"amount_minor": -5}, r"amount_minor must be a positive int"),
+        ({"amount_minor": -5}, r"column amount_minor must be a positive int"),
     ],
 )
 def test_transaction_refusals_name_the_transaction_and_column(
