@@ -13,6 +13,8 @@ gets one explicit outcome:
 * ``amount_mismatch``: the bank reports another amount than the run sent; the status is not applied and
   the finding ``BANK_AMOUNT_MISMATCH`` holds the payment for finance;
 * ``conflict``: a final status contradicted by another final status; not applied, ``BANK_STATUS_CONFLICT``.
+  The one exception: a settled transfer whose money a camt.054 books back (a return, RTRN, or a reversal,
+  RVSL) becomes rejected, as a bank's return after payment is.
 
 A status for a whole message or payment-information block (a file rejected whole) applies to each of
 its transfers that the report does not list itself. A rejected transfer becomes the finding
@@ -44,6 +46,8 @@ from payroll.store.files import put_object, read_table_verified
 from payroll.store.models import BankReport, RunException, TransferStatus
 
 FINAL = ("settled", "rejected")
+# camt.054 statuses of money booked back to the disbursement account after a transfer settled
+RETURNED = ("RTRN", "RVSL")
 
 
 def _lines(report: StatusReport, by_msg: dict[str, set[str]], ours: set[str]
@@ -90,6 +94,8 @@ def _decide(line: PaymentStatus, problem: str | None, sent: int | None, currency
     if (current.outcome, current.iso_status, current.reason_code) == (line.outcome, line.iso_status,
                                                                        line.reason_code):
         return "unchanged"
+    if current.outcome == "settled" and line.outcome == "rejected" and line.iso_status in RETURNED:
+        return "applied"  # the money came back after it was paid: a booked return or reversal
     if current.outcome in FINAL:
         return "conflict" if line.outcome in FINAL and line.outcome != current.outcome else (
             "unchanged" if line.outcome == current.outcome else "stale")

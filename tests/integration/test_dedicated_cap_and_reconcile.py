@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import select
 
 from bank_formats import xsd
 from bank_formats.camt054 import write_camt054
@@ -19,6 +20,7 @@ from payroll import services, signing
 from payroll.errors import Refused
 from payroll.identifiers import kr_rrn
 from payroll.services.context import Context
+from payroll.store.models import RunException
 from tests.conftest import make_context
 
 SEOUL = timezone(timedelta(hours=9))
@@ -204,6 +206,21 @@ def test_status_reports_are_reconciled_once_and_a_rejected_leg_is_reissued(kr: C
     assert done["outcomes"] == {"applied": 2}
     assert done["reconciliation"] == "reconciled" and done["without_status"] == 0
     assert done["statuses"] == {"settled": 4, "rejected": 1, "accepted": 0, "pending": 0}
+    # days later Choi's money comes back (the receiving bank found the account closed): settled -> rejected
+    choi = by_bank["081"][0]
+    back = tmp_path / "return.xml"
+    write_camt054(back, message="camt.054.001.08", msg_id="NOTICE-2", created_at=datetime(2026, 11, 28, tzinfo=SEOUL),
+                  account_other_id=kr.settings.debtor_account[3:], currency="KRW",
+                  entries=[(choi, 1_850_000, "CRDT", "BOOK", "AC04")], booking_date=datetime(2026, 11, 28).date())
+    returned = services.reconcile(kr, rid, back, user="fin-b")
+    assert returned["outcomes"] == {"applied": 1} and returned["reconciliation"] == "reconciled"
+    assert returned["statuses"] == {"settled": 3, "rejected": 2, "accepted": 0, "pending": 0}
+    assert [x["bank_status"] for x in returned["lines"]] == ["RTRN"]
+    with kr.uow() as s:
+        found = {(e.code, json.loads(e.detail)["end_to_end_id"]) for e in s.execute(
+            select(RunException).where(RunException.run_id == rid, RunException.stage == "bank")).scalars()}
+    assert found == {("BANK_REJECTED", kim_ordinary), ("BANK_REJECTED", choi), ("BANK_AMOUNT_MISMATCH", park),
+                     ("BANK_STATUS_CONFLICT", kim_ordinary)}
 
     # the rejected leg is cleared and reissued to Kim's new ordinary account, and Lee's held excess paid to
     # the ordinary account Lee has opened since; nothing else is paid again
