@@ -1,7 +1,10 @@
 """Who may approve what: the approval chain and separation of duties, as pure functions.
 
 The chain is data (data/reference/approval_chain.csv): ordered levels, each with the roles that may
-sign it and a scope (the item's branch, its province, or headquarters). Rules, in order: auditors
+sign it, a scope (the item's branch, its province, or headquarters), how many distinct people must sign
+it (N of the M users who hold those roles) and, optionally, the item total above which the level
+applies at all (a finance lead as well for a large run). :func:`slots` turns the levels that apply to
+an item into one signature slot each, in order; an item's ``levels_approved`` counts filled slots. Rules, in order: auditors
 and administrators never approve; the signer's role fits the level; the signer acts within the
 item's branch or province; the maker never checks; one person never signs two levels of one item.
 """
@@ -9,7 +12,7 @@ item's branch or province; the maker never checks; one person never signs two le
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from payroll.errors import PolicyViolation, WrongState
 
@@ -22,6 +25,17 @@ class Level:
     level: int
     roles: frozenset[str]
     scope: str  # branch | province | hq
+    required: int = 1  # N distinct signers
+    min_total: int | None = None  # the level applies only to items whose total exceeds this
+    slot: int = 1  # which of the N signatures (after slots())
+
+
+def slots(chain: Sequence[Level], total: int) -> list[Level]:
+    """The signatures `chain` asks of an item of `total` (minor units), in order: each level that
+    applies to it, once per required signer."""
+    return [replace(level, slot=n) for level in chain
+            if level.min_total is None or total > level.min_total
+            for n in range(1, level.required + 1)]
 
 
 @dataclass(frozen=True)

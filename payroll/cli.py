@@ -20,7 +20,7 @@ from typer.exceptions import TyperException
 
 from payroll import services, signing
 from payroll.errors import Refused
-from payroll.services.reference import LOADABLE_KINDS
+from payroll.services.reference import LOADABLE_KINDS, RULE_KINDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pension payment engine: branch lists in, approved bank transfer files out.")
@@ -99,13 +99,15 @@ def init(sample: Annotated[bool, typer.Option("--sample", help="Also load data/s
 
 
 @app.command()
-def load(kind: Annotated[str, typer.Argument(help="branches | users | registry | deaths | accounts")],
+def load(kind: Annotated[str, typer.Argument(
+        help="branches | users | registry | deaths | accounts | banks | approval_chain")],
          file: Annotated[Path, typer.Argument(help="CSV with header, or Parquet")],
          as_: Annotated[str, typer.Option("--as", help="The administrator loading it.")] = "system",
          json_out: JsonOpt = False) -> None:
     """Load reference data: an extract replaces the previous one; branches and users are merged."""
-    if kind not in LOADABLE_KINDS:
-        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(LOADABLE_KINDS)}", param_hint="KIND")
+    if kind not in LOADABLE_KINDS + RULE_KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(LOADABLE_KINDS + RULE_KINDS)}",
+                                 param_hint="KIND")
     _execute(json_out, lambda ctx: services.load_reference(ctx, kind, file, actor=as_),
              lambda r: f"{r['kind']}: {r['rows']} rows {r['mode']} from {r['file']}")
 

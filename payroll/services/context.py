@@ -66,4 +66,4 @@ def chain(session: Session, item_type: str) -> list[Level]:
                            .order_by(ApprovalLevel.level)).scalars().all()
     if not rows:
         raise Refused("NO_APPROVAL_CHAIN", f"no approval chain for {item_type}s; run `pension init`")
-    return [Level(r.level, frozenset(r.roles.split("|")), r.scope) for r in rows]
+    return [Level(r.level, frozenset(r.roles.split("|")), r.scope, r.required, r.min_total) for r in rows]

@@ -66,7 +66,8 @@ KINDS: dict[str, Kind] = {
     "banks": Kind(Bank, ("bank_code", "name", "bic", "file_format", "max_transactions", "max_file_bytes",
                          "file_name", "params"), "bank_code", replace=True,
                   optional=("bic", "max_transactions", "max_file_bytes", "file_name", "params")),
-    "approval_chain": Kind(ApprovalLevel, ("item_type", "level", "roles", "scope"), "level", replace=True),
+    "approval_chain": Kind(ApprovalLevel, ("item_type", "level", "roles", "scope", "required", "min_total"), "level",
+                           replace=True, optional=("required", "min_total")),
 }
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -149,6 +150,14 @@ def _normalize(kind: str, df: pd.DataFrame, country: CountryProfile, problems: _
         check("level", df["level"].str.fullmatch(r"[0-9]{1,2}", flags=re.ASCII), "must be a level number")
         check("scope", df["scope"].isin(["branch", "province", "hq"]), "must be branch, province or hq")
         df["level"] = pd.to_numeric(df["level"].where(df["level"].str.fullmatch("[0-9]{1,2}"), "0")).astype(int)
+        df["required"] = df["required"].where(df["required"] != "", "1")
+        check("required", df["required"].str.fullmatch(r"[1-9]", flags=re.ASCII),
+              "must be the number of distinct signers, 1 to 9")
+        check("min_total", df["min_total"].str.fullmatch(r"[0-9]{1,18}", flags=re.ASCII),
+              "must be a whole number of minor units (or empty: the level always applies)")
+        roles = df["roles"].str.split("|")
+        check("roles", roles.map(lambda rs: set(rs) <= set(ROLES) and not set(rs) & {"auditor", "admin"}),
+              "must name approver roles (auditors and administrators never approve)")
 
     key = ["item_type", "level"] if kind == "approval_chain" else [spec.key]
     dup = df.duplicated(key, keep="first").to_numpy()
@@ -202,6 +211,9 @@ def _records(kind: str, df: pd.DataFrame) -> list[dict[str, Any]]:
         if kind == "banks":
             for c in ("max_transactions", "max_file_bytes"):
                 rec[c] = None if rec[c] is None else int(rec[c])
+        if kind == "approval_chain":
+            rec["required"] = int(rec["required"] or 1)
+            rec["min_total"] = None if rec["min_total"] is None else int(rec["min_total"])
     return out
 
 
@@ -259,6 +271,8 @@ def _load(session: Session, country: CountryProfile, kind: str, data: bytes, fil
 
 # what operators load with `pension load` (and the sample provides); banks and the chain come with init
 LOADABLE_KINDS = ("branches", "users", "registry", "deaths", "accounts")
+# what an administrator may also replace with `pension load` (init loads them from data/reference)
+RULE_KINDS = ("banks", "approval_chain")
 
 
 def init_database(ctx: Context, sample: bool = False, sample_dir: Path | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payroll import audit
-from payroll.approvals import RUN_MAKERS, Item, authorize, require_role
+from payroll.approvals import RUN_MAKERS, Item, authorize, require_role, slots
 from payroll.checks import LINEAGE_FIELDS, NO_ROW, History, Reference, ReleasedRun
 from payroll.checks.policy import policy_for
 from payroll.errors import NotFound, Refused, WrongState
@@ -102,11 +102,12 @@ def reference_for(ctx: Context, session: Session, period: Period) -> Reference:
 def _approved_submissions(session: Session, period: str) -> list[Submission]:
     subs = list(session.execute(select(Submission).where(
         Submission.period == period, Submission.status == "approved").order_by(Submission.branch_code)).scalars())
-    levels = len(chain(session, "submission"))
+    submission_chain = chain(session, "submission")
     for s in subs:
-        signed = session.execute(select(Approval.level).where(
+        levels = len(slots(submission_chain, s.accepted_total))
+        signed = session.execute(select(Approval.level, Approval.slot).where(
             Approval.item_type == "submission", Approval.item_id == s.id, Approval.decision == "approve",
-            Approval.content_sha256 == s.content_sha256)).scalars().all()
+            Approval.content_sha256 == s.content_sha256)).all()
         if len(set(signed)) != levels:
             raise Refused("APPROVAL_VOID", f"submission {s.id} of branch {s.branch_code} is marked approved but "
                           f"only {len(set(signed))} of {levels} approvals bind to its content; refusing the run")
@@ -240,12 +241,13 @@ def approve_run(ctx: Context, run_id: int, *, user: str, expect_sha256: str | No
         if expect_sha256 is not None and expect_sha256 != run.content_sha256:
             raise Refused("HASH_MISMATCH", f"run {run.id} has content {run.content_sha256}, not {expect_sha256}")
         require_current(session, run)
-        levels = chain(session, "run")
+        levels = slots(chain(session, "run"), run.payable_total)
         level = authorize(who, Item("run", run.id, run.created_by, run.levels_approved), levels,
                           signed_by(session, "run", run.id, run.content_sha256))
         before = run_state(run)
         now = audit.now_iso()
-        session.add(Approval(item_type="run", item_id=run.id, level=level.level, user_id=user, role=who.role,
+        session.add(Approval(item_type="run", item_id=run.id, level=level.level, slot=level.slot, user_id=user,
+                             role=who.role,
                              content_sha256=run.content_sha256, decision="approve", decided_at=now))
         run.levels_approved += 1
         if run.levels_approved == len(levels):

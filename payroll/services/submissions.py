@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payroll import audit
-from payroll.approvals import Actor, Item, Level, authorize, require_role
+from payroll.approvals import Actor, Item, Level, authorize, require_role, slots
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
 from payroll.intake import IntakeResult, Limits, read_payee_file, safe_file_name
 from payroll.period import Period
@@ -216,7 +216,7 @@ def _decide(session: Session, submission_id: int, user: str, doing: str
     if sub.status != "accepted":
         raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only a submission awaiting "
                          f"approval can be {doing}")
-    levels = chain(session, "submission")
+    levels = slots(chain(session, "submission"), sub.accepted_total)
     level = authorize(who, _item(session, sub), levels,
                       signed_by(session, "submission", sub.id, sub.content_sha256))
     return sub, who, level, levels
@@ -230,8 +230,9 @@ def approve_submission(ctx: Context, submission_id: int, *, user: str,
             raise Refused("HASH_MISMATCH", f"submission {sub.id} has content {sub.content_sha256}, "
                           f"not {expect_sha256}: you would approve something you did not see")
         before = submission_state(sub)
-        session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, user_id=user, role=who.role,
-                             content_sha256=sub.content_sha256, decision="approve", decided_at=audit.now_iso()))
+        session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, slot=level.slot, user_id=user,
+                             role=who.role, content_sha256=sub.content_sha256, decision="approve",
+                             decided_at=audit.now_iso()))
         sub.levels_approved += 1
         if sub.levels_approved == len(levels):
             sub.status = "approved"
@@ -248,8 +249,8 @@ def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: st
     with ctx.uow() as session:
         sub, who, level, _ = _decide(session, submission_id, user, "rejected")
         before = submission_state(sub)
-        session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, user_id=user, role=who.role,
-                             content_sha256=sub.content_sha256, decision="reject", reason=reason.strip(),
+        session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, slot=level.slot, user_id=user,
+                             role=who.role, content_sha256=sub.content_sha256, decision="reject", reason=reason.strip(),
                              decided_at=audit.now_iso()))
         sub.status = "returned"
         sub.status_reason = reason.strip()

@@ -46,6 +46,8 @@ class ApprovalLevel(Base):
     level: Mapped[int] = mapped_column(Integer, primary_key=True)
     roles: Mapped[str] = mapped_column(String(100))  # '|'-separated
     scope: Mapped[str] = mapped_column(String(16))  # branch | province | hq
+    required: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # N distinct signers
+    min_total: Mapped[int | None] = mapped_column(BigInteger)  # applies only above this item total
 
 
 class Bank(Base):
@@ -156,14 +158,15 @@ class Approval(Base):
 
     __tablename__ = "approvals"
     __table_args__ = (
-        # exactly one decision per level of one content, and one person never signs two levels
-        UniqueConstraint("item_type", "item_id", "content_sha256", "level", name="uq_approval_level"),
+        # exactly one decision per signature slot of one content, and one person never signs twice
+        UniqueConstraint("item_type", "item_id", "content_sha256", "level", "slot", name="uq_approval_slot"),
         UniqueConstraint("item_type", "item_id", "content_sha256", "user_id", name="uq_approval_user"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     item_type: Mapped[str] = mapped_column(String(16))
     item_id: Mapped[int] = mapped_column(BigInteger)
     level: Mapped[int] = mapped_column(Integer)
+    slot: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # which of the level's N
     user_id: Mapped[str] = mapped_column(ForeignKey("users.user_id"))
     role: Mapped[str] = mapped_column(String(32))
     content_sha256: Mapped[str] = mapped_column(String(64))
