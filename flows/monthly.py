@@ -1,8 +1,10 @@
 """The monthly run as a Prefect flow: intake per branch (mapped), approvals, consolidation and checks,
 run approvals, release, exception report. Each task is one service call.
 
-Approvals are given by the plan (the demo's scripted users). Without run approvers the flow stops
-after creating the run, which then waits for finance in the database (`pension approve run`).
+Approvals are given by the plan (the demo's scripted users), or waited for: with `wait_for_approval`
+the flow pauses for each signature the run's approval chain asks (flows.approval: the pause key names
+the run and the slot) until `pension approve run` records one and resumes it. Without either, the flow
+stops after creating the run, which then waits for finance in the database.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class MonthlyPlan(BaseModel):
     run_approvers: list[str] = []
     released_by: str | None = None
     out_dir: Path | None = None
+    wait_for_approval: bool = False
+    approval_timeout_seconds: int = Field(default=7 * 24 * 3600, ge=1)
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -89,6 +93,28 @@ def approve_run(run_id: int, user: str) -> dict[str, Any]:
     return _call(services.approve_run, run_id, user=user)
 
 
+@task(name="run-state", task_run_name="state of run {run_id}")
+def run_state(run_id: int) -> dict[str, Any]:
+    return _call(services.show_run, run_id)
+
+
+def wait_for_signatures(run_id: int, timeout: int) -> dict[str, Any]:
+    """Pause for each signature the run still needs; the database says when it has them all."""
+    from prefect.flow_runs import pause_flow_run
+
+    from flows.approval import decision_model, pause_key
+
+    log = get_run_logger()
+    while True:
+        state = run_state(run_id)
+        if state["status"] != "awaiting_approval":
+            return state
+        slot = state["levels_approved"] + 1
+        log.info("run %s waits for signature %s (pause key %s)", run_id, slot, pause_key(run_id, slot))
+        decision = pause_flow_run(wait_for_input=decision_model(), key=pause_key(run_id, slot), timeout=timeout)
+        log.info("run %s: %s signed level %s; run %s", run_id, decision.user, decision.level, decision.status)
+
+
 @task(name="release-run")
 def release_run(run_id: int, user: str, out_dir: Path | None) -> dict[str, Any]:
     return _call(services.release_run, run_id, user=user, out_dir=out_dir)
@@ -122,9 +148,12 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
         a.result()
     run = create_run(plan.period, plan.run_created_by)
     out: dict[str, Any] = {"receipts": receipts, "run": run, "release": None, "exception_report": None}
+    run_status: dict[str, Any] = {"status": run["status"]}
     for user in plan.run_approvers:
         run_status = approve_run(run["run_id"], user)
-    if not plan.run_approvers or run_status["status"] != "approved":
+    if run_status["status"] == "awaiting_approval" and plan.wait_for_approval:
+        run_status = wait_for_signatures(run["run_id"], plan.approval_timeout_seconds)
+    if run_status["status"] != "approved":
         log.info("run %s waits for finance approval", run["run_id"])
         return out
     if plan.released_by:

@@ -8,6 +8,7 @@ Every command takes --json and then prints exactly one JSON object on stdout. Ex
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -215,9 +216,32 @@ def run_show(run_id: int, json_out: JsonOpt = False) -> None:
 
 @approve_app.command("run")
 def approve_run(run_id: int, as_: AsOpt, json_out: JsonOpt = False) -> None:
-    """Approve the next level of a run (two different finance users are needed)."""
-    _execute(json_out, lambda ctx: services.approve_run(ctx, run_id, user=as_),
-             lambda r: f"run {r['run_id']}: level {r['level']} of {r['levels_required']} approved; now {r['status']}")
+    """Sign the next slot of a run's approval chain; then resume its flow if one waits (PREFECT_API_URL)."""
+    def act(ctx: services.Context) -> dict[str, Any]:
+        r = services.approve_run(ctx, run_id, user=as_)  # the policy first: nothing resumes a refused signature
+        return {**r, "resumed_flow_runs": _resume_run_flows(ctx, r, as_)}
+
+    _execute(json_out, act, lambda r: f"run {r['run_id']}: level {r['level']} of {r['levels_required']} approved; "
+             f"now {r['status']}" + (f"; resumed flow run(s) {', '.join(r['resumed_flow_runs'])}"
+                                      if r["resumed_flow_runs"] else ""))
+
+
+def _resume_run_flows(ctx: services.Context, r: dict[str, Any], user: str) -> list[str]:
+    """With a Prefect server configured, resume the monthly-run flows paused for this run's signature.
+    The signature is recorded either way; a flow that was not reached resumes on the next signature or
+    finds the run approved when it next reads it."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return []
+    from flows.approval import resume_run_flows
+    from flows.serve import prefect_environment
+
+    prefect_environment(ctx.settings)
+    try:
+        return resume_run_flows(r["run_id"], {"run_id": r["run_id"], "user": user, "level": r["level"],
+                                              "status": r["status"]})
+    except Exception as e:  # noqa: BLE001 - the approval stands; say why the flow was not resumed
+        typer.echo(f"warning: signature recorded, but no waiting flow was resumed: {e}", err=True)
+        return []
 
 
 class _ReleaseGroup(TyperGroup):
