@@ -21,7 +21,9 @@ from typer.exceptions import TyperException
 
 from payroll import services, signing
 from payroll.errors import Refused
+from payroll.services.audit_export import export_audit
 from payroll.services.reference import LOADABLE_KINDS, RULE_KINDS
+from payroll.services.trace import trace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Pension payment engine: branch lists in, approved bank transfer files out.")
@@ -383,6 +385,36 @@ def audit_verify(json_out: JsonOpt = False) -> None:
     _execute(json_out, lambda ctx: services.verify_audit(ctx),
              lambda r: f"audit chain intact: {r['entries']} entries, head {r['head_hash'][:16]}" if r["ok"]
              else f"audit chain BROKEN at entry {r['broken_at']}: {r['reason']}", failed=lambda r: not r["ok"])
+
+
+@audit_app.command("export")
+def audit_export(out: Annotated[Path, typer.Option("--out", help="The file to write.")], as_: AsOpt,
+                 fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+                 json_out: JsonOpt = False) -> None:
+    """Export the audit trail with its hash chain, for tools/verify_audit_export.py outside the engine."""
+    _execute(json_out, lambda ctx: export_audit(ctx, out, fmt, user=as_),
+             lambda r: f"{r['entries']} entries (seq {r['first_seq']} to {r['last_seq']}, head "
+                       f"{r['head_hash'][:16]}) written to {r['path']}; verify with "
+                       f"python3 tools/verify_audit_export.py {r['path']} --head {r['head_hash']}")
+
+
+@app.command("trace")
+def trace_payee(national_id: Annotated[str, typer.Argument(help="The payee's national id, in any written form.")],
+                as_: AsOpt, period: Annotated[str | None, typer.Option("--period", help="YYYY-MM")] = None,
+                json_out: JsonOpt = False) -> None:
+    """A payee's story: branch file and row, approvals, checks, bank file and reference, bank status."""
+    def text(r: dict[str, Any]) -> str:
+        if not r["found"]:
+            return f"{r['national_id']}: nothing recorded" + (f" for {r['period']}" if r["period"] else "")
+        lines = [f"{r['national_id']}: branch(es) {', '.join(r['branches'])}, pension id(s) "
+                 f"{', '.join(r['pension_ids'])}"]
+        for e in r["events"]:
+            rest = {k: v for k, v in e.items() if k not in ("at", "event")}
+            lines.append(f"  {e['at']}  {e['event']}: " + ", ".join(f"{k}={v}" for k, v in rest.items()
+                                                                   if v not in (None, "", [], {})))
+        return "\n".join(lines)
+
+    _execute(json_out, lambda ctx: trace(ctx, national_id, period=period, user=as_), text)
 
 
 @app.command()
