@@ -133,6 +133,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
 
     from flows.monthly import MonthlyPlan, monthly_run  # after the environment is set
     from payroll import services, signing
+    from payroll.services.run_summary import run_summary
 
     ctx = services.Context()
     try:
@@ -160,6 +161,10 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
         verified = services.verify_release(Path(release["archive"]),
                                            signing.public_key_path(ctx.settings.release_key_path))
         reconciliation = _bank_answers(ctx, result["run"]["run_id"], out_dir)
+        rid = result["run"]["run_id"]
+        reports = [services.export_exceptions(ctx, rid, out_dir / f"exceptions-run{rid}.{fmt}", fmt, user=user)["path"]
+                   for fmt, user in (("xlsx", "audit-1"), ("html", "audit-1"))]
+        reports.append(run_summary(ctx, rid, out_dir / f"run-summary-{rid}.html", user="fin-2")["path"])
         audit = services.verify_audit(ctx)
     finally:
         ctx.dispose()
@@ -184,6 +189,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
         "supplementary": supplementary,
         "verify": {k: verified[k] for k in ("ok", "key_id", "files", "transactions", "control_sum", "problems")},
         "reconciliation": reconciliation,
+        "reports": reports,
         "audit": audit,
         "database": ctx.settings.database_url,
         "out_dir": str(out_dir),

@@ -121,8 +121,8 @@ def release_run(run_id: int, user: str, out_dir: Path | None) -> dict[str, Any]:
 
 
 @task(name="exception-report")
-def exception_report(run_id: int, out: Path) -> dict[str, Any]:
-    return _call(services.export_exceptions, run_id, out, "csv")
+def exception_report(run_id: int, out: Path, user: str) -> dict[str, Any]:
+    return _call(services.export_exceptions, run_id, out, "csv", user=user)
 
 
 def latest_accepted(receipts: list[dict[str, Any]]) -> dict[str, int]:
@@ -160,6 +160,8 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
         out["release"] = release_run(run["run_id"], plan.released_by, plan.out_dir)
         out["run"] = {**run, "status": "released"}
     report_dir = plan.out_dir or load_settings().resolved_home / "reports"
-    out["exception_report"] = exception_report(run["run_id"], report_dir / f"exceptions-run{run['run_id']}.csv")
+    # for finance (the run's maker): national ids in full
+    out["exception_report"] = exception_report(run["run_id"], report_dir / f"exceptions-run{run['run_id']}.csv",
+                                               plan.run_created_by)
     log.info("month %s done: run %s", plan.period, run["run_id"])
     return out

@@ -23,6 +23,7 @@ from payroll import services, signing
 from payroll.errors import Refused
 from payroll.services.audit_export import export_audit
 from payroll.services.reference import LOADABLE_KINDS, RULE_KINDS
+from payroll.services.run_summary import run_summary
 from payroll.services.trace import trace
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -352,11 +353,24 @@ def hold_clear(run_id: int, end_to_end_id: str, as_: AsOpt,
 
 @app.command()
 def exceptions(run_id: int, out: Annotated[Path, typer.Option("--out")],
-               fmt: Annotated[str, typer.Option("--format", help="csv | jsonl")] = "csv",
+               fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | xlsx | html")] = "csv",
+               as_: Annotated[str | None, typer.Option(
+                   "--as", help="The reader: national ids in full for auditors and finance, else masked.")] = None,
                json_out: JsonOpt = False) -> None:
     """Write the run's exception report."""
-    _execute(json_out, lambda ctx: services.export_exceptions(ctx, run_id, out, fmt),
-             lambda r: f"{r['rows']} exception rows written to {r['path']}")
+    _execute(json_out, lambda ctx: services.export_exceptions(ctx, run_id, out, fmt, user=as_),
+             lambda r: f"{r['rows']} exception rows written to {r['path']}"
+                       + (" (national ids masked)" if r.get("masked") else ""))
+
+
+@run_app.command("summary")
+def run_summary_cmd(run_id: int, out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+                    as_: Annotated[str | None, typer.Option(
+                        "--as", help="The reader: national ids in full for auditors and finance, else masked.")] = None,
+                    json_out: JsonOpt = False) -> None:
+    """The run summary finance reads before approving: figures, charts, change against the last period."""
+    _execute(json_out, lambda ctx: run_summary(ctx, run_id, out, user=as_),
+             lambda r: f"run {r['run_id']} summary written to {r['path']}")
 
 
 def _recovery_text(r: dict[str, Any]) -> str:
@@ -454,6 +468,7 @@ def _demo_text(r: dict[str, Any]) -> str:
         sup = r["supplementary"]
         lines.append(f"  supplementary run {sup['run_id']}: {len(sup['cleared'])} cleared HOLD(s) paid, "
                      f"{sup['payable_count']} for {_n(sup['payable_total'])} {r['currency']}")
+    lines += [f"  report {path}" for path in r.get("reports", [])]
     lines += [f"  manifest {r['manifest']}", f"  exception report {r['exception_report']}",
               f"  audit chain: {'intact' if r['audit']['ok'] else 'BROKEN'} ({r['audit']['entries']} entries)",
               f"  database {r['database']}"]
