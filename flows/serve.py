@@ -15,6 +15,7 @@ friends before Prefect reads them (it does so once, on import).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from payroll.config import Settings, load_settings
@@ -35,9 +36,13 @@ def prefect_environment(settings: Settings, *, quiet: bool = True) -> None:
     """Prefect's home beside the engine's, no telemetry (no network here), quiet logs unless serving;
     whatever the environment already says wins."""
     os.environ.setdefault("PREFECT_HOME", str(settings.resolved_home / "prefect"))
+    # Prefect makes only the last folder of its home; the temporary server cannot start without it
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if quiet else "INFO")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # the temporary server's start-up wait (default 20 s) runs out on a busy 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def build_deployments(settings: Settings | None = None, *, inbox: str | None = None, cron: str = COLLECT_CRON,
