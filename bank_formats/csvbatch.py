@@ -549,28 +549,12 @@ def file_format(layout_name: str) -> Any:
     (a CSV batch has no trailer) and each row's (end_to_end_id, amount), which needs ``tx.end_to_end_id``
     (unsliced) and ``tx.amount_minor`` columns.
     """
-    from bank_formats.formats import FileFormat, ReadBack
+    from bank_formats.formats import ReadBack, layout_format
 
     layout = load_csv_layout(layout_name)
 
-    def column_of(attr: str) -> str | None:
-        return next(
-            (c.name for c in layout.columns if c.source.kind == "tx" and c.source.name == attr and c.slice is None),
-            None,
-        )
-
-    id_column, amount_column = column_of("end_to_end_id"), column_of("amount_minor")
-
-    def write(path: os.PathLike[str], batch: PaymentBatch, txs: Iterable[CreditTransfer],
-              params: Mapping[str, str]) -> WriteResult:
-        own = {k: v for k, v in params.items() if k in layout.params}
-        return write_csv_batch(path, layout, batch, txs, own)
-
-    def read(path: os.PathLike[str]) -> Any:
-        if id_column is None or amount_column is None:
-            raise ValueError(f"layout {layout.name!r} does not write tx.end_to_end_id and tx.amount_minor whole")
+    def read(path: os.PathLike[str], id_column: str, amount_column: str) -> ReadBack:
         rows = read_csv_batch(path, layout).rows
         return ReadBack(None, None, [(str(r[id_column]), int(r[amount_column])) for r in rows])
 
-    required = tuple(sorted(name for name, default in layout.params.items() if default is None))
-    return FileFormat(f"csv:{layout_name}", ".csv", write, read, required)
+    return layout_format(f"csv:{layout_name}", ".csv", layout, layout.columns, write_csv_batch, read)

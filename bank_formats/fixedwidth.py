@@ -1162,27 +1162,12 @@ def file_format(layout_name: str) -> Any:
     the records' ``agg.count`` / ``agg.sum`` fields, None when the layout has none) and each detail's
     (end_to_end_id, amount), which needs an unsliced ``tx.end_to_end_id`` field in the detail record.
     """
-    from bank_formats.formats import FileFormat, ReadBack
+    from bank_formats.formats import ReadBack, layout_format
 
     layout = load_layout(layout_name)
     detail = layout.detail
 
-    def unsliced(attr: str) -> str | None:
-        return next(
-            (f.name for f in detail.fields if f.source.kind == "tx" and f.source.name == attr and f.slice is None),
-            None,
-        )
-
-    id_field, amount_field = unsliced("end_to_end_id"), unsliced("amount_minor")
-
-    def write(path: os.PathLike[str], batch: PaymentBatch, txs: Iterable[CreditTransfer],
-              params: Mapping[str, str]) -> WriteResult:
-        own = {k: v for k, v in params.items() if k in layout.params}
-        return write_fixed_width(path, layout, batch, txs, own)
-
-    def read(path: os.PathLike[str]) -> Any:
-        if id_field is None or amount_field is None:
-            raise ValueError(f"layout {layout.name!r} does not write tx.end_to_end_id and tx.amount_minor whole")
+    def read(path: os.PathLike[str], id_field: str, amount_field: str) -> ReadBack:
         parsed = read_fixed_width(path, layout)
 
         def declared(aggregate: str) -> int | None:
@@ -1195,5 +1180,4 @@ def file_format(layout_name: str) -> Any:
         transfers = [(str(d[id_field]), int(d[amount_field])) for d in parsed.of_type(detail.name)]
         return ReadBack(declared("count"), declared("sum"), transfers)
 
-    required = tuple(sorted(name for name, default in layout.params.items() if default is None))
-    return FileFormat(f"fixed:{layout_name}", ".txt", write, read, required)
+    return layout_format(f"fixed:{layout_name}", ".txt", layout, detail.fields, write_fixed_width, read)

@@ -85,6 +85,33 @@ def _pain001(message: str) -> FileFormat:
     return FileFormat(message, ".xml", write, read)
 
 
+def layout_format(name: str, extension: str, layout: Any, items: Iterable[Any], write: Callable[..., WriteResult],
+                  read: Callable[[os.PathLike[str], str, str], ReadBack]) -> FileFormat:
+    """The FileFormat of a layout file (fixed width, CSV). `items` are its detail fields or columns; the
+    writer passes on only the parameters the layout declares (a bank's reference data may carry more);
+    `read(path, id_item, amount_item)` reads a file back, which needs the layout to write
+    ``tx.end_to_end_id`` and ``tx.amount_minor`` unsliced."""
+    items = list(items)
+
+    def unsliced(attr: str) -> str | None:
+        return next((i.name for i in items if i.source.kind == "tx" and i.source.name == attr and i.slice is None),
+                    None)
+
+    id_item, amount_item = unsliced("end_to_end_id"), unsliced("amount_minor")
+
+    def write_file(path: os.PathLike[str], batch: PaymentBatch, txs: Iterable[CreditTransfer],
+                   params: Mapping[str, str]) -> WriteResult:
+        return write(path, layout, batch, txs, {k: v for k, v in params.items() if k in layout.params})
+
+    def read_file(path: os.PathLike[str]) -> ReadBack:
+        if id_item is None or amount_item is None:
+            raise ValueError(f"layout {layout.name!r} does not write tx.end_to_end_id and tx.amount_minor whole")
+        return read(path, id_item, amount_item)
+
+    required = tuple(sorted(p for p, default in layout.params.items() if default is None))
+    return FileFormat(name, extension, write_file, read_file, required)
+
+
 def _layout_format(kind: str, layout_name: str) -> FileFormat:
     if kind == "fixed":
         from bank_formats import fixedwidth as module
