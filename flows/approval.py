@@ -1,20 +1,33 @@
-"""Approvals as Prefect pauses: a run's flow waits for each signature, and the approval command resumes it.
+"""Approvals as Prefect pauses: the monthly flow waits for each signature, and the approval resumes it.
 
-The database stays the system of record. The flow (`monthly-run` with ``wait_for_approval``) pauses with
-a key per signature slot, ``run-<id>-slot-<n>``, so the Prefect UI shows what each run waits for. The
-approval command (``pension approve run``, and later the portal) calls the service first, which checks
-the policy and records the signature; only then does it resume the paused flow with the decision as
-typed run input. On resuming, the flow reads the run's state from the database again and either pauses
-for the next slot, goes on to release, or stops when the run is no longer awaiting approval.
+The database stays the system of record. The flow (`monthly-run` with ``wait_for_approval``) pauses
+
+- for the period's branch lists that wait for a signature, with the key ``lists-<period>-wait-<n>``
+  (n counts the flow's waits; Prefect refuses a key a flow run used before), until no list of the
+  period is left awaiting approval (approved, or returned to its branch);
+- then for each signature slot of the run, with the key ``run-<id>-slot-<n>``,
+
+so the Prefect UI shows what each flow run waits for. The approval command (``pension approve`` /
+``pension reject``, and later the portal) calls the service first, which checks the policy and records
+the decision; only then does it resume the paused flow with the decision as typed run input. On
+resuming, the flow reads the state from the database again and either pauses again or goes on.
+
+A decision can arrive while the flow is between two pauses (it has read the database but not yet
+paused): then no flow is paused for it yet. `resume_waiting` therefore retries for a few seconds while
+a monthly-run flow of the same period is running, so the decision reaches the flow's next pause; and a
+flow that reads the database before pausing never waits for a decision already recorded.
 
 Prefect is imported inside the functions (``flows.serve.prefect_environment`` must run first).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 PAUSED = "Paused"
+RUNNING = "Running"
+FLOW_NAME = "monthly-run"
 
 
 def pause_key(run_id: int, slot: int) -> str:
@@ -22,8 +35,16 @@ def pause_key(run_id: int, slot: int) -> str:
     return f"run-{run_id}-slot-{slot}"
 
 
+def lists_prefix(period: str) -> str:
+    return f"lists-{period}-wait-"
+
+
+def lists_pause_key(period: str, n: int) -> str:
+    return f"{lists_prefix(period)}{n}"
+
+
 def decision_model() -> Any:
-    """The typed run input a resumed flow receives (a Prefect RunInput)."""
+    """The typed run input a flow resumed for a run signature receives (a Prefect RunInput)."""
     from prefect.input import RunInput
 
     class RunDecision(RunInput):
@@ -35,41 +56,95 @@ def decision_model() -> Any:
     return RunDecision
 
 
-async def _paused_for(run_id: int) -> list[tuple[Any, str]]:
+def list_decision_model() -> Any:
+    """The typed run input a flow resumed for a branch list decision receives."""
+    from prefect.input import RunInput
+
+    class ListDecision(RunInput):
+        submission_id: int
+        branch_code: str
+        user: str
+        level: int
+        decision: str  # approve | reject
+        status: str  # the list's status after it: accepted (more levels to sign) | approved | returned
+
+    return ListDecision
+
+
+async def _flow_runs(states: list[str]) -> list[Any]:
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
 
-    prefix = f"run-{run_id}-slot-"
     async with get_client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(name=FlowRunFilterStateName(any_=[PAUSED]))))
-    out = []
-    for fr in runs:
-        key = fr.state.state_details.pause_key if fr.state and fr.state.state_details else None
-        if key and key.startswith(prefix):
-            out.append((fr.id, key))
-    return out
+        return list(await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=states)))))
 
 
-def resume_run_flows(run_id: int, decision: dict[str, Any]) -> list[str]:
-    """Resume every flow run paused for a signature of run `run_id` with `decision` (already recorded
-    in the database); returns the ids of the flow runs resumed."""
+def _key(fr: Any) -> str | None:
+    return fr.state.state_details.pause_key if fr.state and fr.state.state_details else None
+
+
+def _period(fr: Any) -> str | None:
+    plan = (fr.parameters or {}).get("plan")
+    return plan.get("period") if isinstance(plan, dict) else None
+
+
+async def _paused_for(prefix: str) -> list[tuple[Any, str]]:
+    return [(fr.id, key) for fr in await _flow_runs([PAUSED]) if (key := _key(fr)) and key.startswith(prefix)]
+
+
+def resume_waiting(prefix: str, period: str, decision: dict[str, Any], settle_seconds: float = 15.0) -> list[str]:
+    """Resume every monthly-run flow paused with a key starting with `prefix`, giving it `decision`
+    (already recorded in the database). While none is paused but a monthly-run flow of `period` is
+    running, try again for up to `settle_seconds`: it may be about to pause for this very decision.
+    Returns the ids of the flow runs resumed (none when no flow waits)."""
     import asyncio
 
     from prefect.flow_runs import aresume_flow_run
 
     async def go() -> list[str]:
-        resumed = []
-        for flow_run_id, _ in await _paused_for(run_id):
-            await aresume_flow_run(flow_run_id, run_input=decision)
-            resumed.append(str(flow_run_id))
-        return resumed
+        deadline = time.monotonic() + settle_seconds
+        while True:
+            paused = await _paused_for(prefix)
+            if paused:
+                for flow_run_id, _ in paused:
+                    await aresume_flow_run(flow_run_id, run_input=decision)
+                return [str(i) for i, _ in paused]
+            running = [fr for fr in await _flow_runs([RUNNING]) if _period(fr) == period]
+            if not running or time.monotonic() >= deadline:
+                return []
+            await asyncio.sleep(0.5)
 
     return asyncio.run(go())
 
 
-def waiting_runs(run_id: int) -> list[tuple[str, str]]:
-    """(flow run id, pause key) of the flow runs paused for run `run_id`."""
+def resume_run_flows(run_id: int, period: str, decision: dict[str, Any], settle_seconds: float = 15.0) -> list[str]:
+    """Resume the flows paused for a signature of run `run_id` (of `period`)."""
+    return resume_waiting(f"run-{run_id}-slot-", period, decision, settle_seconds)
+
+
+def resume_list_flows(period: str, decision: dict[str, Any], settle_seconds: float = 15.0) -> list[str]:
+    """Resume the flows of `period` paused for its branch lists."""
+    return resume_waiting(lists_prefix(period), period, decision, settle_seconds)
+
+
+def waiting(prefix: str) -> list[tuple[str, str]]:
+    """(flow run id, pause key) of the monthly-run flows paused with a key starting with `prefix`."""
     import asyncio
 
-    return [(str(i), k) for i, k in asyncio.run(_paused_for(run_id))]
+    return [(str(i), k) for i, k in asyncio.run(_paused_for(prefix))]
+
+
+def waiting_runs(run_id: int) -> list[tuple[str, str]]:
+    return waiting(f"run-{run_id}-slot-")
+
+
+def waiting_lists(period: str) -> list[tuple[str, str]]:
+    return waiting(lists_prefix(period))

@@ -2,9 +2,10 @@
 run approvals, release, exception report. Each task is one service call.
 
 Approvals are given by the plan (the demo's scripted users), or waited for: with `wait_for_approval`
-the flow pauses for each signature the run's approval chain asks (flows.approval: the pause key names
-the run and the slot) until `pension approve run` records one and resumes it. Without either, the flow
-stops after creating the run, which then waits for finance in the database.
+the flow pauses while any branch list of the period awaits a signature (pause key
+`lists-<period>-wait-<n>`), then for each signature the run's approval chain asks (`run-<id>-slot-<n>`);
+`pension approve` / `pension reject` record the decision and resume it (flows.approval). Without either,
+the flow stops after creating the run, which then waits for finance in the database.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class MonthlyPlan(BaseModel):
     out_dir: Path | None = None
     wait_for_approval: bool = False
     approval_timeout_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    approval_poll_seconds: int = Field(default=5, ge=1)  # how often a paused flow asks whether it was resumed
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -52,7 +54,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-def _call(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     ctx = services.Context()
     try:
         return fn(ctx, *args, **kwargs)
@@ -93,12 +95,37 @@ def approve_run(run_id: int, user: str) -> dict[str, Any]:
     return _call(services.approve_run, run_id, user=user)
 
 
+@task(name="lists-awaiting-approval", task_run_name="lists of {period} awaiting approval")
+def lists_awaiting(period: str) -> list[dict[str, Any]]:
+    return _call(services.awaiting_approval, period)
+
+
+def wait_for_lists(period: str, timeout: int, poll: int) -> None:
+    """Pause while any branch list of the period waits for a signature; each approval or rejection
+    resumes the flow, which reads the database again."""
+    from prefect.flow_runs import pause_flow_run
+
+    from flows.approval import list_decision_model, lists_pause_key
+
+    log = get_run_logger()
+    n = 0
+    while pending := lists_awaiting(period):
+        n += 1
+        key = lists_pause_key(period, n)
+        log.info("%s waits for %s branch list(s): %s (pause key %s)", period, len(pending),
+                 ", ".join(f"{p['branch_code']} submission {p['submission_id']} level {p['levels_approved'] + 1}"
+                           for p in pending), key)
+        d = pause_flow_run(wait_for_input=list_decision_model(), key=key, timeout=timeout, poll_interval=poll)
+        log.info("%s: %s %s submission %s (branch %s) at level %s; now %s", period, d.user, d.decision,
+                 d.submission_id, d.branch_code, d.level, d.status)
+
+
 @task(name="run-state", task_run_name="state of run {run_id}")
 def run_state(run_id: int) -> dict[str, Any]:
     return _call(services.show_run, run_id)
 
 
-def wait_for_signatures(run_id: int, timeout: int) -> dict[str, Any]:
+def wait_for_signatures(run_id: int, timeout: int, poll: int) -> dict[str, Any]:
     """Pause for each signature the run still needs; the database says when it has them all."""
     from prefect.flow_runs import pause_flow_run
 
@@ -111,7 +138,8 @@ def wait_for_signatures(run_id: int, timeout: int) -> dict[str, Any]:
             return state
         slot = state["levels_approved"] + 1
         log.info("run %s waits for signature %s (pause key %s)", run_id, slot, pause_key(run_id, slot))
-        decision = pause_flow_run(wait_for_input=decision_model(), key=pause_key(run_id, slot), timeout=timeout)
+        decision = pause_flow_run(wait_for_input=decision_model(), key=pause_key(run_id, slot), timeout=timeout,
+                                  poll_interval=poll)
         log.info("run %s: %s signed level %s; run %s", run_id, decision.user, decision.level, decision.status)
 
 
@@ -146,13 +174,15 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
     wait(approvals)
     for a in approvals:
         a.result()
+    if plan.wait_for_approval:
+        wait_for_lists(plan.period, plan.approval_timeout_seconds, plan.approval_poll_seconds)
     run = create_run(plan.period, plan.run_created_by)
     out: dict[str, Any] = {"receipts": receipts, "run": run, "release": None, "exception_report": None}
     run_status: dict[str, Any] = {"status": run["status"]}
     for user in plan.run_approvers:
         run_status = approve_run(run["run_id"], user)
     if run_status["status"] == "awaiting_approval" and plan.wait_for_approval:
-        run_status = wait_for_signatures(run["run_id"], plan.approval_timeout_seconds)
+        run_status = wait_for_signatures(run["run_id"], plan.approval_timeout_seconds, plan.approval_poll_seconds)
     if run_status["status"] != "approved":
         log.info("run %s waits for finance approval", run["run_id"])
         return out

@@ -177,19 +177,53 @@ def approve_submission(submission_id: int, as_: AsOpt,
                        expect_sha256: Annotated[str | None, typer.Option(
                            "--expect-sha256", help="Refuse unless the submission still has this content hash.")]
                        = None, json_out: JsonOpt = False) -> None:
-    """Approve the next level of a submission."""
-    _execute(json_out, lambda ctx: services.approve_submission(ctx, submission_id, user=as_,
-                                                           expect_sha256=expect_sha256),
-             lambda r: f"submission {r['submission_id']}: level {r['level']} of {r['levels_required']} "
-                       f"approved; now {r['status']}")
+    """Approve the next level of a submission; then resume the period's flow if one waits (PREFECT_API_URL)."""
+    def act(ctx: services.Context) -> dict[str, Any]:
+        r = services.approve_submission(ctx, submission_id, user=as_, expect_sha256=expect_sha256)
+        return {**r, "resumed_flow_runs": _resume_list_flows(ctx, r, as_, "approve")}
+
+    _execute(json_out, act, lambda r: f"submission {r['submission_id']}: level {r['level']} of {r['levels_required']} "
+             f"approved; now {r['status']}" + _resumed_text(r))
 
 
 @reject_app.command("submission")
 def reject_submission(submission_id: int, as_: AsOpt, reason: Annotated[str, typer.Option("--reason")],
                       json_out: JsonOpt = False) -> None:
-    """Send a submission back to its branch with a reason."""
-    _execute(json_out, lambda ctx: services.reject_submission(ctx, submission_id, user=as_, reason=reason),
-             lambda r: f"submission {r['submission_id']} returned at level {r['level']}: {r['reason']}")
+    """Send a submission back to its branch with a reason; then resume the period's flow if one waits."""
+    def act(ctx: services.Context) -> dict[str, Any]:
+        r = services.reject_submission(ctx, submission_id, user=as_, reason=reason)
+        return {**r, "resumed_flow_runs": _resume_list_flows(ctx, r, as_, "reject")}
+
+    _execute(json_out, act, lambda r: f"submission {r['submission_id']} returned at level {r['level']}: "
+             f"{r['reason']}" + _resumed_text(r))
+
+
+def _resumed_text(r: dict[str, Any]) -> str:
+    return f"; resumed flow run(s) {', '.join(r['resumed_flow_runs'])}" if r["resumed_flow_runs"] else ""
+
+
+def _resume(ctx: services.Context, resume: Any) -> list[str]:
+    """With a Prefect server configured (PREFECT_API_URL), resume the monthly-run flows waiting for the
+    decision just recorded. The decision stands either way: a flow that was not reached finds it in the
+    database when it next reads it (flows.approval)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return []
+    from flows.serve import prefect_environment
+
+    prefect_environment(ctx.settings)
+    try:
+        return list(resume())
+    except Exception as e:  # noqa: BLE001 - the decision stands; say why the flow was not resumed
+        typer.echo(f"warning: decision recorded, but no waiting flow was resumed: {e}", err=True)
+        return []
+
+
+def _resume_list_flows(ctx: services.Context, r: dict[str, Any], user: str, decision: str) -> list[str]:
+    from flows.approval import resume_list_flows
+
+    return _resume(ctx, lambda: resume_list_flows(r["period"], {
+        "submission_id": r["submission_id"], "branch_code": r["branch_code"], "user": user, "level": r["level"],
+        "decision": decision, "status": r["status"]}))
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -225,26 +259,14 @@ def approve_run(run_id: int, as_: AsOpt, json_out: JsonOpt = False) -> None:
         return {**r, "resumed_flow_runs": _resume_run_flows(ctx, r, as_)}
 
     _execute(json_out, act, lambda r: f"run {r['run_id']}: level {r['level']} of {r['levels_required']} approved; "
-             f"now {r['status']}" + (f"; resumed flow run(s) {', '.join(r['resumed_flow_runs'])}"
-                                      if r["resumed_flow_runs"] else ""))
+             f"now {r['status']}" + _resumed_text(r))
 
 
 def _resume_run_flows(ctx: services.Context, r: dict[str, Any], user: str) -> list[str]:
-    """With a Prefect server configured, resume the monthly-run flows paused for this run's signature.
-    The signature is recorded either way; a flow that was not reached resumes on the next signature or
-    finds the run approved when it next reads it."""
-    if not os.environ.get("PREFECT_API_URL"):
-        return []
     from flows.approval import resume_run_flows
-    from flows.serve import prefect_environment
 
-    prefect_environment(ctx.settings)
-    try:
-        return resume_run_flows(r["run_id"], {"run_id": r["run_id"], "user": user, "level": r["level"],
-                                              "status": r["status"]})
-    except Exception as e:  # noqa: BLE001 - the approval stands; say why the flow was not resumed
-        typer.echo(f"warning: signature recorded, but no waiting flow was resumed: {e}", err=True)
-        return []
+    return _resume(ctx, lambda: resume_run_flows(r["run_id"], r["period"], {
+        "run_id": r["run_id"], "user": user, "level": r["level"], "status": r["status"]}))
 
 
 class _ReleaseGroup(TyperGroup):

@@ -10,6 +10,7 @@ from payroll.services.reports import export_exceptions, export_recovery, recover
 from payroll.services.runs import approve_run, create_run, show_run
 from payroll.services.submissions import (
     approve_submission,
+    awaiting_approval,
     reject_submission,
     show_submission,
     submit,
@@ -26,7 +27,7 @@ from payroll.services.inbox import (  # isort: skip  (the inbox builds on submis
 )
 
 __all__ = [
-    "Context", "approve_run", "approve_submission", "clear_hold", "collect_branch", "collect_inbox", "create_run",
+    "Context", "approve_run", "approve_submission", "awaiting_approval", "clear_hold", "collect_branch", "collect_inbox", "create_run",
     "create_supplementary_run", "default_inbox", "export_exceptions", "export_recovery", "init_database", "list_branch_folders",
     "list_holds", "load_reference", "merge_summaries", "recovery_list", "reject_submission", "release_run", "show_run",
     "show_submission", "submit", "submit_bytes", "verify_audit", "reconcile", "reconciliation_view", "verify_release",

@@ -36,7 +36,7 @@ from payroll.payments import totals_by
 from payroll.period import Period
 from payroll.services.context import Context, actor
 from payroll.services.runs import load_run, run_view
-from payroll.store.files import read_table_verified, write_atomic
+from payroll.store.files import read_table_verified, sha256_bytes, write_atomic
 from payroll.store.models import Bank, Branch, Run, RunException
 
 EXCEPTION_REPORT_COLUMNS = ["code", "severity", "stage", "branch_code", "pension_id", "national_id", "row",
@@ -86,6 +86,21 @@ def reader_role(ctx: Context, user: str | None) -> str | None:
             return actor(session, user).role
         except NotFound:
             return None
+
+
+def record_read(ctx: Context, user: str | None, action: str, item_type: str, item_id: object,
+                detail: dict[str, Any]) -> None:
+    """Reading personal data is on the record: an audit entry says who got which report or trace, and
+    whether with full national ids. A report made for no user (masked, e.g. the demo's files) is not."""
+    if user is None:
+        return
+    with ctx.uow() as session:
+        try:
+            who = actor(session, user)
+        except NotFound:
+            return
+        audit.append(session, actor=user, role=who.role, action=action, item_type=item_type, item_id=item_id,
+                     detail=detail)
 
 
 def id_masker(ctx: Context, user: str | None, rows: list[dict[str, Any]]) -> IdMasker:
@@ -278,6 +293,8 @@ def export_exceptions(ctx: Context, run_id: int, out: Path, fmt: str = "csv", *,
         data = exceptions_xlsx(figures, wide) if fmt == "xlsx" else exceptions_html(figures, wide, masker.full)
     write_atomic(Path(out), data)
     by_code = Counter(str(r["code"]) for r in rows)
+    record_read(ctx, user, "report.exceptions", "run", run_id, {"format": fmt, "rows": len(rows),
+                                                                "full_ids": masker.full, "sha256": sha256_bytes(data)})
     return {"run_id": run_id, "path": str(Path(out).resolve()), "format": fmt, "rows": len(rows),
             "by_code": dict(sorted(by_code.items())), "masked": not masker.full}
 

@@ -32,11 +32,12 @@ from payroll.services.reports import (
     html_table,
     id_masker,
     masked_rows,
+    record_read,
     render_page,
     run_figures,
     with_payments,
 )
-from payroll.store.files import read_table_verified, write_atomic
+from payroll.store.files import read_table_verified, sha256_bytes, write_atomic
 from payroll.store.models import Run
 
 SEVERITY_COLOURS = {"BLOCK": "#b00020", "HOLD": "#e69500", "WARN": "#d4c300", "REPORT": "#5470c6"}
@@ -261,7 +262,10 @@ def run_summary(ctx: Context, run_id: int, out: Path, *, user: str | None = None
          "tables": [html_table("held-blocked", "Held and blocked", HELD_COLUMNS, held, row_class="severity")]},
     ]
     title = f"Run summary: run {view['run_id']}, {view['period']}"
-    write_atomic(Path(out), render_page(title, figures_notes(figures, masker.full), sections))
+    page = render_page(title, figures_notes(figures, masker.full), sections)
+    write_atomic(Path(out), page)
+    record_read(ctx, user, "report.run_summary", "run", run_id, {"full_ids": masker.full,
+                                                                 "sha256": sha256_bytes(page)})
     return {"run_id": run_id, "period": view["period"], "kind": view["kind"], "status": view["status"],
             "path": str(Path(out).resolve()), "currency": figures.currency, **payable,
             "held_count": view["held_count"], "blocked_count": view["blocked_count"],

@@ -255,8 +255,8 @@ def approve_run(ctx: Context, run_id: int, *, user: str, expect_sha256: str | No
             run.approved_at = now
         audit.append(session, actor=user, role=who.role, action="run.approve", item_type="run", item_id=run.id,
                      before=before, after=run_state(run), detail={"level": level.level})
-        return {"run_id": run.id, "level": level.level, "levels_required": len(levels), "status": run.status,
-                "content_sha256": run.content_sha256}
+        return {"run_id": run.id, "period": run.period, "level": level.level, "levels_required": len(levels),
+                "status": run.status, "content_sha256": run.content_sha256}
 
 
 def show_run(ctx: Context, run_id: int) -> dict[str, Any]:

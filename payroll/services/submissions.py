@@ -239,8 +239,8 @@ def approve_submission(ctx: Context, submission_id: int, *, user: str,
         audit.append(session, actor=user, role=who.role, action="submission.approve", item_type="submission",
                      item_id=sub.id, before=before, after=submission_state(sub),
                      detail={"level": level.level, "content_sha256": sub.content_sha256})
-        return {"submission_id": sub.id, "level": level.level, "levels_required": len(levels),
-                "status": sub.status, "content_sha256": sub.content_sha256}
+        return {"submission_id": sub.id, "branch_code": sub.branch_code, "period": sub.period, "level": level.level,
+                "levels_required": len(levels), "status": sub.status, "content_sha256": sub.content_sha256}
 
 
 def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: str) -> dict[str, Any]:
@@ -257,7 +257,8 @@ def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: st
         audit.append(session, actor=user, role=who.role, action="submission.reject", item_type="submission",
                      item_id=sub.id, before=before, after=submission_state(sub),
                      detail={"level": level.level, "reason": reason.strip()})
-        return {"submission_id": sub.id, "level": level.level, "status": sub.status, "reason": reason.strip()}
+        return {"submission_id": sub.id, "branch_code": sub.branch_code, "period": sub.period, "level": level.level,
+                "status": sub.status, "reason": reason.strip()}
 
 
 def show_submission(ctx: Context, submission_id: int) -> dict[str, Any]:
@@ -270,3 +271,15 @@ def show_submission(ctx: Context, submission_id: int) -> dict[str, Any]:
                          .order_by(Approval.level)).scalars()]
         return receipt(session, sub, approvals=approvals, status_reason=sub.status_reason)
 
+
+
+def awaiting_approval(ctx: Context, period: str) -> list[dict[str, Any]]:
+    """The period's branch lists that still wait for a signature (accepted, not yet approved or
+    returned), by branch: what a run made now would leave out."""
+    per = Period.parse(period)
+    with ctx.uow() as session:
+        return [{"submission_id": s.id, "branch_code": s.branch_code, "version": s.version,
+                 "levels_approved": s.levels_approved}
+                for s in session.execute(select(Submission).where(
+                    Submission.period == str(per), Submission.status == "accepted")
+                    .order_by(Submission.branch_code, Submission.id)).scalars()]

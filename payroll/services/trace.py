@@ -43,9 +43,11 @@ from payroll.approvals import Actor
 from payroll.bankfiles import PlannedFile
 from payroll.errors import PolicyViolation, Refused
 from payroll.legs import transfer_legs, with_excess_columns
+from payroll.masking import mask_national_id
 from payroll.period import Period
 from payroll.services.context import Context, actor
 from payroll.services.release import plan_for
+from payroll.services.reports import record_read
 from payroll.store.files import sha256_bytes
 from payroll.store.models import (
     Approval,
@@ -291,6 +293,10 @@ def trace(ctx: Context, national_id: str, *, period: str | None = None, user: st
     if branches is not None and not events:
         raise PolicyViolation("OUT_OF_SCOPE", f"{who.user_id} is a {who.role} of {scope} and may trace only payees "
                               f"of {scope}; national id {nid} has nothing in {scope}")
+    # who looked whom up: the entry names the payee by masked id and by the hash of the full id
+    record_read(ctx, user, "payee.trace", "payee", mask_national_id(nid, ctx.country.code),
+                {"national_id_sha256": sha256_bytes(nid.encode()), "period": per,
+                 "found": bool(events)})
     return {
         "national_id": nid, "query": str(national_id), "period": per, "user": who.user_id, "scope": scope,
         "found": bool(events),

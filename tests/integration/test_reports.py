@@ -290,3 +290,43 @@ def test_korean_ids_show_birth_date_and_gender_digit_to_a_clerk(tmp_path: Path, 
         else:
             assert holder in _text(paths[0])
     ctx.dispose()
+
+
+def test_who_read_which_report_and_trace_is_on_the_audit_chain(ctx: Context, plan: dict, expected: dict,
+                                                                 tmp_path: Path) -> None:
+    """Reading personal data is recorded: each report or trace made for a named user appends an audit
+    entry with the file's hash and whether it carried full national ids; a trace names the payee by
+    masked id and by the hash of the full id. The chain still verifies."""
+    from sqlalchemy import select
+
+    from payroll.services.trace import trace
+    from payroll.store.files import sha256_bytes
+    from payroll.store.models import AuditEntry
+
+    rid = int(month.approved_run(ctx, plan)["run_id"])
+
+    def last() -> AuditEntry:
+        with ctx.uow() as s:
+            entry = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+            s.expunge(entry)
+            return entry
+
+    seq = last().seq
+    export_exceptions(ctx, rid, tmp_path / "none.csv", "csv")  # for nobody: masked, nothing to record
+    assert last().seq == seq
+    for user, full in (("audit-1", True), ("head-b01", False)):
+        out = tmp_path / f"{user}.xlsx"
+        export_exceptions(ctx, rid, out, "xlsx", user=user)
+        e = last()
+        assert (e.actor, e.action, e.item_type, e.item_id) == (user, "report.exceptions", "run", str(rid))
+        assert json.loads(e.detail)["full_ids"] is full
+        assert json.loads(e.detail)["sha256"] == sha256_bytes(out.read_bytes())
+    run_summary(ctx, rid, tmp_path / "summary.html", user="fin-2")
+    assert (last().action, json.loads(last().detail)["full_ids"]) == ("report.run_summary", True)
+    nid = next(p["national_id"] for p in expected["planted"] if p["code"] == "NAME_VARIANT")
+    trace(ctx, nid, user="audit-1")
+    e = last()
+    assert (e.action, e.item_type) == ("payee.trace", "payee")
+    assert nid not in e.item_id and e.item_id.endswith(nid[-4:])
+    assert json.loads(e.detail)["national_id_sha256"] == sha256_bytes(nid.encode())
+    assert services.verify_audit(ctx)["ok"]
