@@ -76,15 +76,20 @@ def submit_branch_list(branch_file: BranchFile, period: str) -> dict[str, Any]:
 @task(name="approve-branch-list", task_run_name="approve submission {submission_id}", retries=2,
       retry_delay_seconds=1, retry_condition_fn=_transient)
 def approve_branch_list(submission_id: int, approvers: list[str]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+    """The plan's signatures, skipping those already given (a resumed flow signs nothing twice)."""
+    state = _call(services.show_submission, submission_id)
+    signed = {a["user"] for a in state["approvals"] if a["decision"] == "approve"}
+    result: dict[str, Any] = state
     for user in approvers:
+        if result.get("state", result.get("status")) == "approved" or user in signed:
+            continue
         result = _call(services.approve_submission, submission_id, user=user)
     return result
 
 
 @task(name="create-run")
 def create_run(period: str, user: str) -> dict[str, Any]:
-    run = _call(services.create_run, period, user=user)
+    run = _call(services.create_run, period, user=user, reuse=True)  # a resumed flow keeps the run it made
     get_run_logger().info("run %s: payable %s for %s, held %s, blocked %s", run["run_id"], run["payable_count"],
                           run["payable_total"], run["held_count"], run["blocked_count"])
     return run
@@ -92,6 +97,10 @@ def create_run(period: str, user: str) -> dict[str, Any]:
 
 @task(name="approve-run", task_run_name="approve run {run_id} as {user}")
 def approve_run(run_id: int, user: str) -> dict[str, Any]:
+    """One signature, unless the user gave it already or the run waits for none (a resumed flow)."""
+    state = _call(services.show_run, run_id)
+    if state["status"] != "awaiting_approval" or user in {a["user"] for a in state["approvals"]}:
+        return state
     return _call(services.approve_run, run_id, user=user)
 
 
@@ -183,7 +192,7 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
         run_status = approve_run(run["run_id"], user)
     if run_status["status"] == "awaiting_approval" and plan.wait_for_approval:
         run_status = wait_for_signatures(run["run_id"], plan.approval_timeout_seconds, plan.approval_poll_seconds)
-    if run_status["status"] != "approved":
+    if run_status["status"] not in ("approved", "released"):  # released: a resumed flow finishing its month
         log.info("run %s waits for finance approval", run["run_id"])
         return out
     if plan.released_by:

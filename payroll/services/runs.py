@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payroll import audit
@@ -32,6 +32,7 @@ from payroll.store.models import (
     Death,
     IntakeError,
     PeriodRelease,
+    ReferenceLoad,
     RegistryPerson,
     Run,
     RunException,
@@ -127,11 +128,35 @@ def _missing_branches(session: Session, period: str, covered: set[str]) -> list[
     return out
 
 
-def create_run(ctx: Context, period: str, *, user: str) -> dict[str, Any]:
+def _same_run(session: Session, period: str) -> Run | None:
+    """The period's newest main run when it was made from exactly the lists approved now (same
+    submissions, same rows) and no reference extract was loaded after it: making it again would give
+    the same run. None otherwise."""
+    run = session.execute(select(Run).where(Run.period == period, Run.kind == "main",
+                                            Run.status.in_((*UNRELEASED, "released")))
+                          .order_by(Run.id.desc()).limit(1)).scalar_one_or_none()
+    if run is None:
+        return None
+    made_from = set(session.execute(select(RunSubmission.submission_id, RunSubmission.rows_sha256)
+                                    .where(RunSubmission.run_id == run.id)).tuples())
+    approved = set(session.execute(select(Submission.id, Submission.rows_sha256).where(
+        Submission.period == period, Submission.status == "approved")).tuples())
+    newer_reference = session.execute(select(func.count()).select_from(ReferenceLoad).where(
+        ReferenceLoad.loaded_at > run.created_at)).scalar_one()
+    return run if made_from == approved and not newer_reference else None
+
+
+def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> dict[str, Any]:
+    """Consolidate and check the period's approved lists into a new run (superseding an unreleased
+    one). With `reuse` (a resumed monthly flow), the period's run made from exactly these lists and
+    reference extracts is returned as it is (``reused``), whatever its status, instead of being
+    made again."""
     per = Period.parse(period)
     with ctx.uow() as session:
         who = actor(session, user)
         require_role(who, RUN_MAKERS, "creating a payment run")
+        if reuse and (same := _same_run(session, str(per))) is not None:
+            return {**run_view(same), "reused": True}
         if session.get(PeriodRelease, str(per)) is not None:
             raise WrongState("PERIOD_RELEASED", f"period {per} was already released; it is never paid twice")
         subs = _approved_submissions(session, str(per))

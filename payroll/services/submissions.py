@@ -129,6 +129,16 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
         same = session.execute(select(Submission).where(
             Submission.branch_code == branch, Submission.period == str(per), Submission.content_sha256 == sha,
             Submission.status.in_(LIVE))).scalar_one_or_none()
+        if same is None:
+            # the same bytes with the same declared figures get the same verdict: a file rejected at
+            # intake and sent again (a resumed flow, a second collection) is not a second submission
+            same = session.execute(select(Submission).where(
+                Submission.branch_code == branch, Submission.period == str(per), Submission.content_sha256 == sha,
+                Submission.status == "rejected", Submission.declared_count.is_(None) if declared_count is None
+                else Submission.declared_count == declared_count,
+                Submission.declared_total.is_(None) if declared_total is None
+                else Submission.declared_total == declared_total)
+                .order_by(Submission.id.desc()).limit(1)).scalar_one_or_none()
         if same is not None:
             return receipt(session, same, duplicate=True,
                            note=f"these exact bytes are already submission {same.id}; nothing new was stored")

@@ -37,6 +37,31 @@ def test_the_sample_month_gives_the_planted_figures(ctx: Context, plan: dict, ex
     assert services.show_run(ctx, run["run_id"])["status"] == "approved"
 
 
+def test_a_resumed_flow_reuses_the_run_made_from_the_same_lists_and_extracts(ctx: Context, plan: dict) -> None:
+    first = month.approved_run(ctx, plan)
+    again = services.create_run(ctx, plan["period"], user=plan["run"]["created_by"], reuse=True)
+    assert (again["run_id"], again["reused"], again["status"]) == (first["run_id"], True, "approved")
+    month.release(ctx, plan, first["run_id"])
+    released = services.create_run(ctx, plan["period"], user=plan["run"]["created_by"], reuse=True)
+    assert (released["run_id"], released["status"]) == (first["run_id"], "released")
+    # without reuse, or after a new reference extract, the period is made again (here: refused, it is paid)
+    with pytest.raises(Refused) as e:
+        services.create_run(ctx, plan["period"], user=plan["run"]["created_by"])
+    assert e.value.code == "PERIOD_RELEASED"
+    services.load_reference(ctx, "deaths", SAMPLE / "deaths.csv", actor="admin-1")
+    with pytest.raises(Refused) as e:
+        services.create_run(ctx, plan["period"], user=plan["run"]["created_by"], reuse=True)
+    assert e.value.code == "PERIOD_RELEASED"
+
+
+def test_reuse_needs_the_same_approved_lists(ctx: Context, plan: dict) -> None:
+    first = month.approved_run(ctx, plan)
+    services.load_reference(ctx, "deaths", SAMPLE / "deaths.csv", actor="admin-1")  # a newer extract
+    newer = services.create_run(ctx, plan["period"], user=plan["run"]["created_by"], reuse=True)
+    assert newer["run_id"] != first["run_id"] and "reused" not in newer
+    assert services.show_run(ctx, first["run_id"])["status"] == "superseded"
+
+
 def test_release_writes_valid_files_that_add_up_and_rerelease_is_byte_identical(
         ctx: Context, plan: dict, expected: dict, tmp_path: Path) -> None:
     run = month.approved_run(ctx, plan)

@@ -53,6 +53,10 @@ def test_declared_totals_that_do_not_reconcile_reject_the_file_whole(ctx: Contex
     assert r["status"] == "rejected" and r["accepted_rows"] == 0
     assert [e["code"] for e in r["errors"] if e["row"] is None] == ["DECLARED_TOTAL_MISMATCH"]
     assert str(total + 1) in r["errors"][0]["message"] and str(total) in r["errors"][0]["message"]
+    # the same bytes with the same wrong total again (a resumed flow, a second collection): the same
+    # verdict, not a second submission
+    same = _submit(ctx, declared_count=count, declared_total=total + 1)
+    assert (same["submission_id"], same["status"], same["duplicate"]) == (r["submission_id"], "rejected", True)
     again = _submit(ctx, declared_count=count, declared_total=total)
     assert (again["status"], again["version"]) == ("accepted", 2)
 
