@@ -545,6 +545,40 @@ def collect(inbox: InboxOpt = None, settle_seconds: SettleOpt = 10.0, json_out: 
         raise _Exit(3)
 
 
+@app.command()
+def synth(out: Annotated[Path, typer.Option("--out", help="Folder to write the month into (replaced files).")],
+          payees: Annotated[int, typer.Option("--payees")] = 100_000,
+          branches: Annotated[int, typer.Option("--branches")] = 40,
+          seed: Annotated[int, typer.Option("--seed")] = 7,
+          period: Annotated[str, typer.Option("--period")] = "2026-11",
+          fmt: Annotated[str, typer.Option("--format", help="Branch and reference files: csv or parquet.")] = "csv",
+          json_out: JsonOpt = False) -> None:
+    """Write a synthetic national month (payroll.synth), deterministic by seed: branch files, registry,
+    deaths, accounts, branches, users, plan.json and expected.json (what the engine must report)."""
+    from payroll.synth import generate
+
+    def action(ctx: services.Context) -> dict[str, Any]:
+        exp = generate(out, payees=payees, branches=branches, seed=seed, period=period, fmt=fmt)
+        return {"out": str(out), "payees": payees, "branches": branches, "seed": seed,
+                "rejected_branches": exp["rejected_branches"], "intake_rejections": exp["intake_rejections"],
+                "run": {k: v for k, v in exp["run"].items() if not k.startswith("payable_by")}}
+
+    _execute(json_out, action, schema=False, human=lambda r: f"{r['out']}: {r['payees']} payees in {r['branches']} branches (seed "
+             f"{r['seed']}); expected: {r['run']['payable_count']} payable for {_n(r['run']['payable_total'])}, "
+             f"{r['run']['held_count']} held, {r['run']['blocked_count']} blocked; findings "
+             + ", ".join(f"{k} {v}" for k, v in r["run"]["findings"].items())
+             + f"; branch files rejected: {', '.join(r['rejected_branches']) or 'none'}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(typer_ctx: typer.Context, payees: Annotated[int, typer.Option("--payees")] = 100_000) -> None:
+    """The whole month on generated data, timed per stage (benchmarks/bench_month.py; its other options
+    pass through: --branches, --seed, --format, --data, --workers). Prints one JSON object."""
+    from benchmarks.bench_month import main as bench_main
+
+    bench_main(["--payees", str(payees), *typer_ctx.args])
+
+
 @flows_app.command("serve")
 def flows_serve(inbox: InboxOpt = None,
                 cron: Annotated[str | None, typer.Option(
