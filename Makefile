@@ -16,8 +16,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/pension demo
 
+# two worker processes, a test module per worker (module fixtures such as the CLI month stay together)
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow

@@ -1,5 +1,8 @@
 """`pension demo`: the sample's history months (2026-09, 2026-10) and then November through the Prefect
-flow on Prefect's temporary server; November's run shows every run check."""
+flow on Prefect's temporary server; November's run shows every run check.
+
+Marked slow (about 100 s): `make demo` is the README's first command and is run from a fresh clone
+before every stop; the flow's pauses, resumption and kill-and-resume have e2e tests of their own."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bank_formats import xsd
 from payroll.catalog import catalog
 from tests.conftest import SAMPLE
@@ -18,6 +23,7 @@ from tests.month import read_back
 PENSION = str(Path(sys.executable).with_name("pension"))
 
 
+@pytest.mark.slow
 def test_demo_runs_the_history_months_then_the_sample_month_through_the_flow(tmp_path: Path, expected: dict) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PENSION_", "PREFECT_"))}
     env["PENSION_HOME"] = str(tmp_path / "home")
