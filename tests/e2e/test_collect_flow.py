@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from payroll.config import Settings
 from payroll.services import Context, show_submission
 from tests.conftest import SAMPLE
@@ -38,6 +40,7 @@ def _deliver(inbox: Path, branch: str, sidecar: bool = True) -> None:
              "declared_total": s["declared_total"]}), encoding="utf-8")
 
 
+@pytest.mark.slow  # about 40 s; the inbox's rules are tested in tests/integration/test_inbox.py
 def test_collect_runs_the_inbox_through_the_flow(tmp_path: Path, expected: dict) -> None:
     env = _env(tmp_path)
     init = subprocess.run([PENSION, "init", "--sample", "--json"], env=env, capture_output=True, text=True,
