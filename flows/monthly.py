@@ -141,14 +141,18 @@ def wait_for_signatures(run_id: int, timeout: int, poll: int) -> dict[str, Any]:
     from flows.approval import decision_model, pause_key
 
     log = get_run_logger()
+    waits: dict[int, int] = {}
     while True:
         state = run_state(run_id)
         if state["status"] != "awaiting_approval":
             return state
         slot = state["levels_approved"] + 1
-        log.info("run %s waits for signature %s (pause key %s)", run_id, slot, pause_key(run_id, slot))
-        decision = pause_flow_run(wait_for_input=decision_model(), key=pause_key(run_id, slot), timeout=timeout,
-                                  poll_interval=poll)
+        # Prefect refuses a pause key a flow run used before (the pause returns at once): a resume that
+        # brought no signature (e.g. from the UI) waits again under a new key for the same slot
+        waits[slot] = waits.get(slot, 0) + 1
+        key = pause_key(run_id, slot) + (f"-again-{waits[slot] - 1}" if waits[slot] > 1 else "")
+        log.info("run %s waits for signature %s (pause key %s)", run_id, slot, key)
+        decision = pause_flow_run(wait_for_input=decision_model(), key=key, timeout=timeout, poll_interval=poll)
         log.info("run %s: %s signed level %s; run %s", run_id, decision.user, decision.level, decision.status)
 
 
