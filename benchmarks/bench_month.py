@@ -131,6 +131,28 @@ def duckdb_bare_join(payments_path: Path, data: Path, work: Path) -> dict[str, A
 _WORKER: dict[str, Any] = {}
 
 
+@contextmanager
+def _bar(show: bool, what: str, total: int) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """A rich progress bar on stderr for branch files, with rows and rows per second; `advance(receipt)`
+    counts one file and returns its receipt."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                  TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn(),
+                  console=Console(stderr=True), disable=not show) as progress:
+        task = progress.add_task(what, total=total, rows=0, rate=0.0)
+        t0, rows = time.perf_counter(), 0
+
+        def advance(receipt: dict[str, Any]) -> dict[str, Any]:
+            nonlocal rows
+            rows += int(receipt.get("rows") or 0)
+            progress.update(task, advance=1, rows=rows, rate=rows / max(time.perf_counter() - t0, 1e-9))
+            return receipt
+
+        yield advance
+
+
 def _worker_init(home: str) -> None:
     os.environ["PENSION_HOME"] = home
     from payroll import services
@@ -148,7 +170,7 @@ def _submit(job: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def run_month(data: Path, home: Path, stages: Stages, progress: Callable[[str], None] | None = None,
-              workers: int = 1) -> dict[str, Any]:
+              workers: int = 1, bar: bool = False) -> dict[str, Any]:
     """The month in `data` through the services, on a fresh home; returns what the engine reported."""
     os.environ["PENSION_HOME"] = str(home)
     os.environ.pop("PENSION_DB_URL", None)
@@ -170,13 +192,14 @@ def run_month(data: Path, home: Path, stages: Stages, progress: Callable[[str], 
     with stages.stage("intake", progress) as s:
         jobs = [(str(data / sub["file"]), sub["branch"], plan["period"], sub["user"], sub.get("declared_count"),
                  sub.get("declared_total")) for sub in plan["submissions"]]
-        if workers > 1:  # branch files in parallel processes, as a process or Dask task runner would
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=_worker_init, initargs=(str(home),)) as pool:
-                receipts = list(pool.map(_submit, jobs))
-        else:
-            _worker_init(str(home))
-            receipts = [_submit(job) for job in jobs]
+        with _bar(bar, "intake", len(jobs)) as advance:
+            if workers > 1:  # branch files in parallel processes, as a process or Dask task runner would
+                with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_worker_init, initargs=(str(home),)) as pool:
+                    receipts = [advance(r) for r in pool.map(_submit, jobs)]
+            else:
+                _worker_init(str(home))
+                receipts = [advance(_submit(job)) for job in jobs]
         s.update(files=len(receipts), rows=sum(r["rows"] for r in receipts), workers=workers,
                  rejected_files=sum(r["status"] == "rejected" for r in receipts))
     with stages.stage("list_approvals", progress) as s:
@@ -250,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress("synth")
         expected, synth_seconds = ensure_data(data, a.payees, branches, a.seed, a.fmt)
         t0 = time.perf_counter()
-        month = run_month(data, home, stages, progress, a.workers)
+        month = run_month(data, home, stages, progress, a.workers, bar=not a.quiet)
         total = time.perf_counter() - t0
         progress("duckdb bare join")
         bare = duckdb_bare_join(month["payments_path"], data, scratch)
