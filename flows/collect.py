@@ -16,7 +16,8 @@ from prefect.futures import wait
 from prefect.states import Failed, State
 
 from flows.monthly import _call, _transient
-from payroll import services
+from flows.runners import default_task_runner
+from payroll import logs, services
 from payroll.services.inbox import DEFAULT_SETTLE_SECONDS
 
 
@@ -40,9 +41,10 @@ def collect_branch_folder(inbox: str, branch: str, settle_seconds: float) -> dic
     return summary
 
 
-@flow(name="collect-branch-files", log_prints=False)
+@flow(name="collect-branch-files", log_prints=False, task_runner=default_task_runner())
 def collect_branch_files(inbox: str, settle_seconds: float = DEFAULT_SETTLE_SECONDS
                          ) -> dict[str, Any] | State[Any]:
+    logs.configure()
     log = get_run_logger()
     branches = list_branch_folders(inbox)
     futures = collect_branch_folder.map(unmapped(inbox), branches, unmapped(settle_seconds))
@@ -67,7 +69,9 @@ def run_collection(inbox: str | None = None, settle_seconds: float = DEFAULT_SET
     finally:
         ctx.dispose()
     services.list_branch_folders(inbox)  # an inbox that is not there is refused before Prefect starts
-    state = collect_branch_files(inbox, settle_seconds, return_state=True)
+    from flows.runners import configured
+
+    state = configured(collect_branch_files)(inbox, settle_seconds, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):  # the flow itself crashed (not a file: those are in the summary)
         raise summary

@@ -131,10 +131,13 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
     out_dir = (out or home / "out").resolve()
     _prepare_environment(settings, home)
 
-    from flows.monthly import MonthlyPlan, monthly_run  # after the environment is set
+    from flows.monthly import MonthlyPlan  # after the environment is set
+    from flows.monthly import monthly_run as flow
+    from flows.runners import configured
     from payroll import services, signing
     from payroll.services.run_summary import run_summary
 
+    monthly_run = configured(flow)
     ctx = services.Context()
     try:
         services.init_database(ctx, sample=True)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.futures import wait
+from prefect.futures import as_completed
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 
-from payroll import services
+from flows.runners import default_task_runner
+from payroll import logs, progress, services
 from payroll.config import load_settings
+from payroll.errors import Refused
 
 
 class BranchFile(BaseModel):
@@ -55,7 +57,9 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """One service call on a fresh context, in whatever process runs the task (a Dask worker too)."""
     ctx = services.Context()
+    logs.configure(ctx.settings)
     try:
         return fn(ctx, *args, **kwargs)
     finally:
@@ -175,32 +179,48 @@ def latest_accepted(receipts: list[dict[str, Any]]) -> dict[str, int]:
     return best
 
 
-@flow(name="monthly-run", log_prints=False)
+@flow(name="monthly-run", log_prints=False, task_runner=default_task_runner())
 def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
+    """The month's stages, each reported to the current progress reporter (payroll.progress) from this
+    process as its tasks complete, whichever task runner ran them (flows.runners)."""
+    logs.configure()
     log = get_run_logger()
+    report = progress.current()
+    report.start("intake", total=len(plan.submissions), unit="files")
     futures = submit_branch_list.map(plan.submissions, period=plan.period)
-    wait(futures)
-    receipts = [f.result() for f in futures]
+    for future in as_completed(futures):
+        report.advance("intake", rows=int(future.result()["rows"]))
+    receipts = [f.result() for f in futures]  # in the plan's order
     chosen = latest_accepted(receipts)
-    approvals = [approve_branch_list.submit(sid, plan.submission_approvals.get(branch, []))
-                 for branch, sid in sorted(chosen.items()) if plan.submission_approvals.get(branch)]
-    wait(approvals)
-    for a in approvals:
+    report.finish("intake", f"{len(chosen)} accepted, {sum(r['status'] == 'rejected' for r in receipts)} rejected")
+    signing = [(branch, sid) for branch, sid in sorted(chosen.items()) if plan.submission_approvals.get(branch)]
+    report.start("list approvals", total=len(signing), unit="lists")
+    approvals = [approve_branch_list.submit(sid, plan.submission_approvals[branch]) for branch, sid in signing]
+    for a in as_completed(approvals):
         a.result()
+        report.advance("list approvals")
     if plan.wait_for_approval:
         wait_for_lists(plan.period, plan.approval_timeout_seconds, plan.approval_poll_seconds)
-    run = create_run(plan.period, plan.run_created_by)
+    report.finish("list approvals")
+    with progress.stage("run checks", total=1, unit="runs"):
+        run = create_run(plan.period, plan.run_created_by)
+        report.advance("run checks", rows=int(run["payable_count"]) + int(run["held_count"]) + int(run["blocked_count"]))
     out: dict[str, Any] = {"receipts": receipts, "run": run, "release": None, "exception_report": None}
     run_status: dict[str, Any] = {"status": run["status"]}
+    report.start("run approvals", total=len(plan.run_approvers) or None, unit="signatures")
     for user in plan.run_approvers:
         run_status = approve_run(run["run_id"], user)
+        report.advance("run approvals")
     if run_status["status"] == "awaiting_approval" and plan.wait_for_approval:
         run_status = wait_for_signatures(run["run_id"], plan.approval_timeout_seconds, plan.approval_poll_seconds)
+    report.finish("run approvals", run_status["status"])
     if run_status["status"] not in ("approved", "released"):  # released: a resumed flow finishing its month
         log.info("run %s waits for finance approval", run["run_id"])
         return out
     if plan.released_by:
-        out["release"] = release_run(run["run_id"], plan.released_by, plan.out_dir)
+        with progress.stage("release", total=1, unit="runs"):
+            out["release"] = release_run(run["run_id"], plan.released_by, plan.out_dir)
+            report.advance("release", rows=sum(int(f["transactions"]) for f in out["release"]["files"]))
         out["run"] = {**run, "status": "released"}
     report_dir = plan.out_dir or load_settings().resolved_home / "reports"
     # for finance (the run's maker): national ids in full
@@ -208,3 +228,40 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
                                                plan.run_created_by)
     log.info("month %s done: run %s", plan.period, run["run_id"])
     return out
+
+
+def run_month(plan_file: Path, out_dir: Path | None = None, *, wait_for_approval: bool = False,
+              released_by: str | None = None) -> dict[str, Any]:
+    """The month of a plan file (data/sample/plan.json's top level, as `pension synth` writes it; file
+    names relative to the plan's folder) through the monthly-run flow on the configured task runner.
+    What `pension month` does. Call flows.serve.prefect_environment before importing this module."""
+    import json
+    import time
+
+    from flows.demo import load_plan
+    from flows.runners import configured, describe
+
+    started = time.perf_counter()
+    try:
+        raw = json.loads(plan_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise Refused("BAD_PLAN", f"{plan_file}: {e}") from None
+    if not isinstance(raw, dict) or "submissions" not in raw or "run" not in raw:
+        raise Refused("BAD_PLAN", f"{plan_file}: not a month plan (needs period, submissions, run)")
+    fields = load_plan(plan_file.parent, out_dir or load_settings().resolved_home / "out" / str(raw.get("period")))
+    if released_by is not None:
+        fields["released_by"] = released_by
+    plan = MonthlyPlan.model_validate({**fields, "wait_for_approval": wait_for_approval})
+    state = configured(monthly_run)(plan, return_state=True)
+    result = state.result()
+    run = result["run"]
+    receipts = result["receipts"]
+    return {"period": plan.period, "flow_run": str(state.state_details.flow_run_id), **describe(),
+            "seconds": round(time.perf_counter() - started, 1),
+            "submissions": {s: sum(r["status"] == s for r in receipts) for s in ("accepted", "rejected", "duplicate")},
+            "rows": sum(int(r["rows"]) for r in receipts),
+            "run": {k: run[k] for k in ("run_id", "status", "payable_count", "payable_total", "held_count",
+                                        "blocked_count")},
+            "files": [{k: f[k] for k in ("path", "format", "transactions", "control_sum")}
+                      for f in (result["release"] or {}).get("files", [])],
+            "exception_report": (result["exception_report"] or {}).get("path")}

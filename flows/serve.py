@@ -43,6 +43,8 @@ def prefect_environment(settings: Settings, *, quiet: bool = True) -> None:
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     # the temporary server's start-up wait (default 20 s) runs out on a busy 2-core machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # a Dask task runner's scheduler and workers (flows.runners) say only what goes wrong
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
 
 def build_deployments(settings: Settings | None = None, *, inbox: str | None = None, cron: str = COLLECT_CRON,

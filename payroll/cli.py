@@ -545,6 +545,47 @@ def collect(inbox: InboxOpt = None, settle_seconds: SettleOpt = 10.0, json_out: 
         raise _Exit(3)
 
 
+def _month_text(r: dict[str, Any]) -> str:
+    run, sub = r["run"], r["submissions"]
+    lines = [f"month {r['period']} in {r['seconds']} s (flow run {r['flow_run']}, task runner {r['task_runner']})",
+             f"  submissions: {sub['accepted']} accepted, {sub['rejected']} rejected, {sub['duplicate']} duplicate; "
+             f"{r['rows']:,} rows",
+             f"  run {run['run_id']} {run['status']}: payable {run['payable_count']:,} for {_n(run['payable_total'])}; "
+             f"held {run['held_count']:,}; blocked {run['blocked_count']:,}"]
+    lines += [f"  bank file {f['path']} ({f['format']}, {f['transactions']:,} transfers, {_n(f['control_sum'])})"
+              for f in r["files"][:20]]
+    if len(r["files"]) > 20:
+        lines.append(f"  ... and {len(r['files']) - 20} more bank files")
+    if r["exception_report"]:
+        lines.append(f"  exception report {r['exception_report']}")
+    return "\n".join(lines)
+
+
+@app.command()
+def month(plan: Annotated[Path, typer.Argument(help="A month plan (plan.json of `pension synth` or data/sample); "
+                                               "its files are named relative to its folder.")],
+          out: Annotated[Path | None, typer.Option("--out", help="Where bank files and reports go.")] = None,
+          wait: Annotated[bool, typer.Option("--wait", help="Pause for the approvals the plan does not give "
+                                             "(pension approve resumes the flow).")] = False,
+          json_out: JsonOpt = False) -> None:
+    """Run a month through the monthly-run flow on the configured task runner (PENSION_TASK_RUNNER thread
+    or dask), with a progress bar per stage on stderr. The reference extracts must be loaded first."""
+
+    def action(ctx: services.Context) -> dict[str, Any]:
+        from flows.serve import prefect_environment
+
+        prefect_environment(ctx.settings)
+        from flows.monthly import run_month  # Prefect reads its settings on import
+        from payroll.progress import RichProgress, reporting
+
+        if json_out:
+            return run_month(plan, out, wait_for_approval=wait)
+        with RichProgress() as bars, reporting(bars):
+            return run_month(plan, out, wait_for_approval=wait)
+
+    _execute(json_out, action, _month_text)
+
+
 @app.command()
 def synth(out: Annotated[Path, typer.Option("--out", help="Folder to write the month into (replaced files).")],
           payees: Annotated[int, typer.Option("--payees")] = 100_000,

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     # more than one account change within this many days (released periods and this one): HOLD
     account_change_window_days: int = Field(default=90, ge=28)
 
+    # What runs the flows' per-branch tasks (flows.runners): "thread" (Prefect's thread pool, this
+    # process) or "dask" (prefect-dask: the scheduler at dask_address, else a temporary LocalCluster of
+    # dask_workers processes).
+    task_runner: str = Field(default="thread", pattern="^(thread|dask)$")
+    task_workers: int | None = Field(default=None, ge=1)
+    dask_address: str = ""
+    dask_workers: int = Field(default=2, ge=1)
+    # Log lines as JSON objects (payroll.logs) instead of text; national ids are masked either way.
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
     @model_validator(mode="after")
     def _debtor_account_valid(self) -> Settings:
         from payroll.country import profile
