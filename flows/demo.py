@@ -26,11 +26,16 @@ def _prepare_environment(settings: Settings, home: Path) -> None:
     os.environ["PENSION_DB_URL"] = f"sqlite:///{home / 'pension.db'}"
 
 
+def _location(folder: Path, file: str) -> str:
+    """A plan's file: an fsspec URL as it is, a path relative to the plan's folder."""
+    return file if "://" in file else str(folder / file)
+
+
 def _month(sample_dir: Path, month: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """A MonthlyPlan's fields from one month of plan.json (November's top level or a history month)."""
     return {
         "period": month["period"],
-        "submissions": [{"branch": s["branch"], "file": str(sample_dir / s["file"]), "user": s["user"],
+        "submissions": [{"branch": s["branch"], "file": _location(sample_dir, s["file"]), "user": s["user"],
                          "declared_count": s.get("declared_count"), "declared_total": s.get("declared_total")}
                         for s in month["submissions"]],
         "submission_approvals": month["submission_approvals"],

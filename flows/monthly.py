@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.futures import as_completed
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import DBAPIError
 
 from flows.runners import default_task_runner
@@ -26,10 +26,15 @@ from payroll.errors import Refused
 
 class BranchFile(BaseModel):
     branch: str
-    file: Path
+    file: str  # a local path or an fsspec URL (s3://..., an object store the workers share)
     user: str
     declared_count: int | None = None
     declared_total: int | None = None
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _location(cls, value: Any) -> str:
+        return str(value)
 
 
 class MonthlyPlan(BaseModel):

@@ -105,7 +105,7 @@ def init(sample: Annotated[bool, typer.Option("--sample", help="Also load data/s
 @app.command()
 def load(kind: Annotated[str, typer.Argument(
         help="branches | users | registry | deaths | accounts | banks | approval_chain")],
-         file: Annotated[Path, typer.Argument(help="CSV with header, or Parquet")],
+         file: Annotated[str, typer.Argument(help="CSV with header, or Parquet: a path or an fsspec URL")],
          as_: Annotated[str, typer.Option("--as", help="The administrator loading it.")] = "system",
          json_out: JsonOpt = False) -> None:
     """Load reference data: an extract replaces the previous one; branches and users are merged."""
@@ -145,7 +145,8 @@ def _receipt_text(r: dict[str, Any]) -> str:
 
 
 @app.command()
-def submit(file: Annotated[Path, typer.Argument(help="The branch payee list (CSV, XLSX or Parquet).")],
+def submit(file: Annotated[str, typer.Argument(help="The branch payee list (CSV, XLSX or Parquet): a path or an "
+                                              "fsspec URL.")],
            branch: Annotated[str, typer.Option("--branch")],
            period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
            as_: AsOpt,

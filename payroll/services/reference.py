@@ -29,7 +29,7 @@ from payroll.normalize import compact_id_series, normalize_name_series, to_ascii
 from payroll.services.context import Context
 from payroll.services.context import actor as user_actor
 from payroll.store.db import upgrade
-from payroll.store.files import sha256_bytes
+from payroll.store.files import read_source, sha256_bytes, source_info
 from payroll.store.models import (
     Account,
     ApprovalLevel,
@@ -244,20 +244,22 @@ def _records(kind: str, df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def load_reference(ctx: Context, kind: str, path: Path, actor: str = "system") -> dict[str, Any]:
+def load_reference(ctx: Context, kind: str, path: Path | str, actor: str = "system") -> dict[str, Any]:
+    """Load an extract from a local file or an fsspec URL."""
     if kind not in KINDS:
         raise Refused("UNKNOWN_KIND", f"unknown reference data {kind!r}; one of {', '.join(KINDS)}")
-    path = Path(path)
-    if not path.is_file():
-        raise Refused("FILE_NOT_FOUND", f"{path}: no such file")
-    data = path.read_bytes()
+    try:
+        name, _ = source_info(path)
+    except FileNotFoundError:
+        raise Refused("FILE_NOT_FOUND", f"{path}: no such file") from None
+    data = read_source(path)
     with ctx.uow() as session:
         role = "system"
         if actor != "system":  # a named user must be an administrator: reference data is their job
             who = user_actor(session, actor)
             require_role(who, ("admin",), "loading reference data")
             role = who.role
-        return _load(session, ctx.country, kind, data, path.name, actor, role)
+        return _load(session, ctx.country, kind, data, name, actor, role)
 
 
 def _load(session: Session, country: CountryProfile, kind: str, data: bytes, file_name: str,

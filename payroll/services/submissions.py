@@ -20,7 +20,7 @@ from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
 from payroll.intake import IntakeResult, Limits, read_payee_file, safe_file_name
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
-from payroll.store.files import put_object, put_table, sha256_bytes
+from payroll.store.files import put_object, put_table, read_source, sha256_bytes, source_info
 from payroll.store.models import Approval, Branch, IntakeError, Submission
 
 LIVE = ("accepted", "approved")  # versions that count for a branch and period
@@ -87,16 +87,18 @@ def check_file_size(size: int, file_name: str, max_bytes: int) -> None:
                       "the file was not read")
 
 
-def submit(ctx: Context, path: Path, *, branch: str, period: str, user: str,
+def submit(ctx: Context, path: Path | str, *, branch: str, period: str, user: str,
            declared_count: int | None = None, declared_total: int | None = None,
            encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
-    """Submit a branch list from a local file (the CLI's way in)."""
-    path = Path(path)
-    if not path.is_file():
-        raise Refused("FILE_NOT_FOUND", f"{path}: no such file")
-    check_file_size(path.stat().st_size, path.name, ctx.settings.max_file_bytes)
+    """Submit a branch list from a local file or an fsspec URL (an object store shared by several
+    workers): the CLI's and the flows' way in."""
+    try:
+        name, size = source_info(path)
+    except FileNotFoundError:
+        raise Refused("FILE_NOT_FOUND", f"{path}: no such file") from None
+    check_file_size(size, name, ctx.settings.max_file_bytes)
     _check_submitter(ctx, branch, user)  # before reading: a stranger's file is never read into memory
-    return submit_bytes(ctx, path.read_bytes(), path.name, branch=branch, period=period, user=user,
+    return submit_bytes(ctx, read_source(path), name, branch=branch, period=period, user=user,
                         declared_count=declared_count, declared_total=declared_total,
                         encoding=encoding, sheet=sheet)
 

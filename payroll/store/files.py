@@ -18,6 +18,28 @@ import pyarrow.parquet as pq
 _CHUNK = 1 << 20
 
 
+def source_info(location: str | Path) -> tuple[str, int]:
+    """(file name, size in bytes) of a file given as a local path or an fsspec URL (``s3://bucket/B01/
+    list.csv``, ``memory://...``, ``file://...``): where branch files live when several workers share an
+    object store. FileNotFoundError when there is no such file."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(str(location))
+    info = fs.info(path)  # FileNotFoundError when missing
+    if info.get("type") != "file":
+        raise FileNotFoundError(str(location))
+    return path.rstrip("/").rsplit("/", 1)[-1], int(info["size"])
+
+
+def read_source(location: str | Path) -> bytes:
+    """The bytes of a local path or an fsspec URL."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(str(location))
+    data: bytes = fs.cat_file(path)
+    return data
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -166,3 +166,24 @@ def test_bad_period_and_missing_file(ctx: Context, tmp_path: Path) -> None:
     with pytest.raises(Refused) as e:
         _submit(ctx, tmp_path / "nope.csv")
     assert e.value.code == "FILE_NOT_FOUND"
+
+
+def test_a_branch_file_and_an_extract_behind_an_fsspec_url(ctx: Context, plan: dict, tmp_path: Path) -> None:
+    """Workers that share an object store name files by URL (here fsspec's in-memory filesystem, as s3://
+    or gcs:// would be): the same receipt as from the local file, and the same refusal when missing."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(f"/{tmp_path.name}/B01/B01.csv", B01.read_bytes())
+    count, total = _declared(plan)
+    local = _submit(ctx, declared_count=count, declared_total=total)
+    remote = _submit(ctx, f"memory://{tmp_path.name}/B01/B01.csv", declared_count=count, declared_total=total)
+    assert remote["submission_id"] == local["submission_id"] and remote["duplicate"]  # the same bytes
+    with pytest.raises(Refused) as e:
+        _submit(ctx, f"memory://{tmp_path.name}/B01/nope.csv")
+    assert e.value.code == "FILE_NOT_FOUND"
+    deaths = SAMPLE / "deaths.csv"
+    fs.pipe_file(f"/{tmp_path.name}/ref/deaths.csv", deaths.read_bytes())
+    r = services.load_reference(ctx, "deaths", f"memory://{tmp_path.name}/ref/deaths.csv", actor="admin-1")
+    assert (r["file"], r["rows"]) == ("deaths.csv", len(deaths.read_text(encoding="utf-8").splitlines()) - 1)
+    fs.rm(f"/{tmp_path.name}", recursive=True)
