@@ -148,3 +148,33 @@ def waiting_runs(run_id: int) -> list[tuple[str, str]]:
 
 def waiting_lists(period: str) -> list[tuple[str, str]]:
     return waiting(lists_prefix(period))
+
+
+def _resume_if_served(settings: Any, resume: Any) -> tuple[list[str], str | None]:
+    """With a Prefect server configured (PREFECT_API_URL), resume the monthly-run flows waiting for the
+    decision just recorded: (flow run ids, None), or ([], why not). The decision stands either way: a
+    flow that was not reached finds it in the database when it next reads it."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        return [], None
+    from flows.serve import prefect_environment
+
+    prefect_environment(settings)
+    try:
+        return list(resume()), None
+    except Exception as e:  # noqa: BLE001 - the decision stands; the caller says why no flow was resumed
+        return [], f"decision recorded, but no waiting flow was resumed: {e}"
+
+
+def after_list_decision(settings: Any, r: dict[str, Any], user: str, decision: str) -> tuple[list[str], str | None]:
+    """What the CLI and the portal do after approving or rejecting a branch list (`r`: the service's result)."""
+    return _resume_if_served(settings, lambda: resume_list_flows(r["period"], {
+        "submission_id": r["submission_id"], "branch_code": r["branch_code"], "user": user, "level": r["level"],
+        "decision": decision, "status": r["status"]}))
+
+
+def after_run_signature(settings: Any, r: dict[str, Any], user: str) -> tuple[list[str], str | None]:
+    """What the CLI and the portal do after signing a run (`r`: the service's result)."""
+    return _resume_if_served(settings, lambda: resume_run_flows(r["run_id"], r["period"], {
+        "run_id": r["run_id"], "user": user, "level": r["level"], "status": r["status"]}))

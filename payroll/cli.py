@@ -8,7 +8,6 @@ Every command takes --json and then prints exactly one JSON object on stdout. Ex
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -203,28 +202,17 @@ def _resumed_text(r: dict[str, Any]) -> str:
     return f"; resumed flow run(s) {', '.join(r['resumed_flow_runs'])}" if r["resumed_flow_runs"] else ""
 
 
-def _resume(ctx: services.Context, resume: Any) -> list[str]:
-    """With a Prefect server configured (PREFECT_API_URL), resume the monthly-run flows waiting for the
-    decision just recorded. The decision stands either way: a flow that was not reached finds it in the
-    database when it next reads it (flows.approval)."""
-    if not os.environ.get("PREFECT_API_URL"):
-        return []
-    from flows.serve import prefect_environment
-
-    prefect_environment(ctx.settings)
-    try:
-        return list(resume())
-    except Exception as e:  # noqa: BLE001 - the decision stands; say why the flow was not resumed
-        typer.echo(f"warning: decision recorded, but no waiting flow was resumed: {e}", err=True)
-        return []
+def _warned(result: tuple[list[str], str | None]) -> list[str]:
+    ids, warning = result
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+    return ids
 
 
 def _resume_list_flows(ctx: services.Context, r: dict[str, Any], user: str, decision: str) -> list[str]:
-    from flows.approval import resume_list_flows
+    from flows.approval import after_list_decision
 
-    return _resume(ctx, lambda: resume_list_flows(r["period"], {
-        "submission_id": r["submission_id"], "branch_code": r["branch_code"], "user": user, "level": r["level"],
-        "decision": decision, "status": r["status"]}))
+    return _warned(after_list_decision(ctx.settings, r, user, decision))
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -264,10 +252,9 @@ def approve_run(run_id: int, as_: AsOpt, json_out: JsonOpt = False) -> None:
 
 
 def _resume_run_flows(ctx: services.Context, r: dict[str, Any], user: str) -> list[str]:
-    from flows.approval import resume_run_flows
+    from flows.approval import after_run_signature
 
-    return _resume(ctx, lambda: resume_run_flows(r["run_id"], r["period"], {
-        "run_id": r["run_id"], "user": user, "level": r["level"], "status": r["status"]}))
+    return _warned(after_run_signature(ctx.settings, r, user))
 
 
 class _ReleaseGroup(TyperGroup):

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     task_workers: int | None = Field(default=None, ge=1)
     dask_address: str = ""
     dask_workers: int = Field(default=2, ge=1)
+    # The portal and HTTP API (payroll.web). The secret signs session tokens; empty: HOME/keys/web-secret,
+    # created 0600 on first use (several API processes behind one proxy must share it).
+    web_secret_file: Path | None = None
+    session_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Secure cookies (HTTPS only): on behind a TLS-terminating proxy; off for http://127.0.0.1
+    cookie_secure: bool = False
+    # Failed sign-ins allowed per user id and per client address within the window, then 429
+    login_attempts: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
     # Log lines as JSON objects (payroll.logs) instead of text; national ids are masked either way.
     log_format: str = Field(default="text", pattern="^(text|json)$")
 
@@ -86,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def release_key_path(self) -> Path:
         return self.signing_key_file or self.resolved_home / "keys" / "release-ed25519.pem"
+
+    @property
+    def web_secret_path(self) -> Path:
+        return self.web_secret_file or self.resolved_home / "keys" / "web-secret"
 
     @property
     def tz(self) -> timezone:

@@ -36,3 +36,11 @@ class PolicyViolation(Refused):
 
 class WrongState(Refused):
     pass
+
+
+class Unauthenticated(Refused):
+    """No valid credentials: a wrong user or password, an expired or forged token (HTTP 401)."""
+
+
+class TooManyAttempts(Refused):
+    """Too many failed sign-ins for a user or an address; try again later (HTTP 429)."""

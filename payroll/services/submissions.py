@@ -214,7 +214,7 @@ def _keep_validation(ctx: Context, result: IntakeResult, branch: str, period: st
             "validation_path": str(result_path), "data_docs_path": str(docs_path)}
 
 
-def _item(session: Session, sub: Submission) -> Item:
+def submission_item(session: Session, sub: Submission) -> Item:
     branch = session.get(Branch, sub.branch_code)
     return Item("submission", sub.id, sub.submitted_by, sub.levels_approved, sub.branch_code,
                 branch.province_code if branch else None)
@@ -229,7 +229,7 @@ def _decide(session: Session, submission_id: int, user: str, doing: str
         raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only a submission awaiting "
                          f"approval can be {doing}")
     levels = slots(chain(session, "submission"), sub.accepted_total)
-    level = authorize(who, _item(session, sub), levels,
+    level = authorize(who, submission_item(session, sub), levels,
                       signed_by(session, "submission", sub.id, sub.content_sha256))
     return sub, who, level, levels
 

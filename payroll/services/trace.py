@@ -45,6 +45,7 @@ from payroll.errors import PolicyViolation, Refused
 from payroll.legs import transfer_legs, with_excess_columns
 from payroll.masking import mask_national_id
 from payroll.period import Period
+from payroll.services.access import branch_scope
 from payroll.services.context import Context, actor
 from payroll.services.release import plan_for
 from payroll.services.reports import record_read
@@ -52,7 +53,6 @@ from payroll.store.files import sha256_bytes
 from payroll.store.models import (
     Approval,
     BankReport,
-    Branch,
     HoldClearance,
     IntakeError,
     ReleasedFile,
@@ -62,8 +62,6 @@ from payroll.store.models import (
     TransferStatus,
 )
 
-TRACE_ANY = ("auditor", "finance", "finance_lead")
-BRANCH_ROLES = ("clerk", "branch_head")
 ROW_FIELDS = ("row_no", "pension_id", "full_name", "benefit_type", "net_amount", "account_code")
 PAYMENT_FIELDS = ("submission_id", "branch_code", "row_no", "pension_id", "status", "end_to_end_id", "net_amount",
                   "account_code", "bank_code", "excess_amount", "excess_account_code", "excess_bank_code")
@@ -75,23 +73,7 @@ _ORDER = {e: i for i, e in enumerate((
 
 def _scope(session: Session, who: Actor) -> tuple[frozenset[str] | None, str]:
     """The branches `who` may trace payees of (None: all) and the scope in words."""
-    if who.role in TRACE_ANY:
-        return None, "all branches"
-    if who.role == "admin":
-        raise PolicyViolation("SOD_ADMIN_NO_PAYMENTS", f"{who.user_id} is an administrator; administrators manage "
-                              "reference data and never see payments")
-    if who.role in BRANCH_ROLES:
-        if not who.branch_code:
-            raise PolicyViolation("OUT_OF_SCOPE", f"{who.user_id} is a {who.role} of no branch")
-        return frozenset({who.branch_code}), f"branch {who.branch_code}"
-    if who.role == "province_approver":
-        if not who.province_code:
-            raise PolicyViolation("OUT_OF_SCOPE", f"{who.user_id} is a province approver of no province")
-        branches = session.execute(select(Branch.branch_code).where(
-            Branch.province_code == who.province_code)).scalars()
-        return frozenset(branches), f"province {who.province_code}"
-    raise PolicyViolation("WRONG_ROLE", f"tracing a payee needs an auditor, finance, finance_lead or a branch or "
-                          f"province user; {who.user_id} is a {who.role}")
+    return branch_scope(session, who, "tracing a payee")
 
 
 def _matching(path: str | None, sha256: str | None, what: str, national_id: str) -> pa.Table | None:

@@ -36,6 +36,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     branch_code: Mapped[str | None] = mapped_column(String(16))
     province_code: Mapped[str | None] = mapped_column(String(16))
+    # the portal's sign-in (payroll.services.users): argon2id; NULL: the user cannot sign in
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_set_at: Mapped[str | None] = mapped_column(String(40))
 
 
 class ApprovalLevel(Base):

@@ -1,0 +1,89 @@
+"""Who may sign in to the portal, and how: passwords hashed with argon2id (argon2-cffi's defaults,
+RFC 9106's second recommended option), set by an administrator or the system and never stored or
+logged in the clear.
+
+A user signs in with user id and password (:func:`authenticate`); a wrong password, an unknown user and
+a user without a password give the same refusal (``BAD_CREDENTIALS``), and verifying costs the same
+either way, so the answer does not tell which user ids exist. Setting a password is on the audit chain
+(``user.password_set``, with who set it; never the hash).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from payroll import audit
+from payroll.approvals import Actor, require_role
+from payroll.audit import now_iso
+from payroll.errors import Refused, Unauthenticated
+from payroll.services.context import Context, actor
+from payroll.store.models import User
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher().hash("no such user: the same work as a real check")
+
+
+def set_password(ctx: Context, user_id: str, password: str, *, by: str = "system") -> dict[str, Any]:
+    """Set `user_id`'s password, by an administrator (or the system: the operator's CLI)."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise Refused("WEAK_PASSWORD", f"a password has {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters; "
+                      f"this one has {len(password)}")
+    hashed = _hasher().hash(password)
+    with ctx.uow() as session:
+        role = "system"
+        if by != "system":
+            who = actor(session, by)
+            require_role(who, ("admin",), "setting a password")
+            role = who.role
+        user = session.get(User, user_id)
+        if user is None:
+            from payroll.errors import NotFound
+
+            raise NotFound("user", user_id)
+        user.password_hash, user.password_set_at = hashed, now_iso()
+        audit.append(session, actor=by, role=role, action="user.password_set", item_type="user", item_id=user_id,
+                     detail={"user_role": user.role})
+        return {"user_id": user_id, "role": user.role, "password_set_at": user.password_set_at}
+
+
+def authenticate(ctx: Context, user_id: str, password: str) -> Actor:
+    """The user, when the password is theirs; refuses BAD_CREDENTIALS otherwise (whatever the reason)."""
+    bad = Unauthenticated("BAD_CREDENTIALS", "wrong user id or password")
+    if len(password) > MAX_PASSWORD_LENGTH or len(user_id) > 64:
+        raise bad
+    with ctx.uow() as session:
+        user = session.get(User, user_id)
+        stored = user.password_hash if user is not None else None
+        try:
+            _hasher().verify(stored or _dummy_hash(), password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise bad from None
+        if user is None or stored is None:
+            raise bad
+        if _hasher().check_needs_rehash(stored):
+            user.password_hash = _hasher().hash(password)
+        return actor(session, user_id)
+
+
+def find_user(ctx: Context, user_id: str) -> Actor:
+    """The user a valid token names, as the database knows them now (a role changed since sign-in
+    counts from the next request)."""
+    with ctx.uow() as session:
+        user = session.get(User, user_id)
+        if user is None or user.password_hash is None:
+            raise Unauthenticated("BAD_TOKEN", "the session's user can no longer sign in")
+        return actor(session, user_id)

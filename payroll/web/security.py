@@ -1,0 +1,114 @@
+"""Sessions, CSRF and sign-in throttling for the portal and the API.
+
+- **Tokens**: short-lived (``PENSION_SESSION_MINUTES``, default 15), signed with HMAC-SHA256 by
+  itsdangerous over ``{"u": user_id, "n": nonce}`` with the issue time; the secret is a 32-byte random
+  file (``PENSION_WEB_SECRET_FILE``, default ``$PENSION_HOME/keys/web-secret``, created 0600). The API
+  takes it as ``Authorization: Bearer <token>``; the pages keep it in an HttpOnly, SameSite=Strict cookie
+  (Secure when ``PENSION_COOKIE_SECURE``). Each request reads the user from the database again, so a
+  role changed or a password removed counts at once.
+- **CSRF**: a request authenticated by the cookie that changes anything must carry the session's CSRF
+  token (an HMAC of the session token) in the ``X-CSRF-Token`` header or a ``csrf_token`` form field;
+  bearer requests need none (a browser never adds that header by itself).
+- **Sign-in throttling**: more than ``PENSION_LOGIN_ATTEMPTS`` failures for one user id, or from one
+  client address, within ``PENSION_LOGIN_WINDOW_SECONDS`` refuse further tries with 429 until the window
+  passes. Counted in this process: several API processes count separately (a proxy's own limit goes in
+  front of them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from payroll.config import Settings
+from payroll.errors import TooManyAttempts, Unauthenticated
+
+COOKIE = "pension_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+
+def load_secret(path: Path) -> bytes:
+    """The signing secret, made (0600) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+        finally:
+            os.close(fd)
+    data = path.read_bytes().strip()
+    if len(data) < 32:
+        raise RuntimeError(f"{path}: the web secret is shorter than 32 bytes")
+    return data
+
+
+class Sessions:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = load_secret(settings.web_secret_path)
+        self._serializer = URLSafeTimedSerializer(self._secret, salt="pension-session")
+        self.max_age = settings.session_minutes * 60
+
+    def issue(self, user_id: str) -> str:
+        return self._serializer.dumps({"u": user_id, "n": secrets.token_hex(8)})
+
+    def user_of(self, token: str) -> str:
+        try:
+            data: Any = self._serializer.loads(token, max_age=self.max_age)
+        except SignatureExpired:
+            raise Unauthenticated("TOKEN_EXPIRED", "the session has expired; sign in again") from None
+        except BadSignature:
+            raise Unauthenticated("BAD_TOKEN", "the session token is not valid") from None
+        if not isinstance(data, dict) or not isinstance(data.get("u"), str):
+            raise Unauthenticated("BAD_TOKEN", "the session token is not valid")
+        return data["u"]
+
+    def csrf(self, token: str) -> str:
+        return hmac.new(self._secret, b"csrf:" + token.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, token: str, given: str | None) -> bool:
+        return bool(given) and hmac.compare_digest(self.csrf(token), given or "")
+
+
+class LoginThrottle:
+    """Failed sign-ins per key (a user id, a client address) within a sliding window."""
+
+    def __init__(self, attempts: int, window_seconds: int) -> None:
+        self.attempts, self.window = attempts, window_seconds
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._failures[key]
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def check(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                q = self._recent(key, now)
+                if len(q) >= self.attempts:
+                    retry = int(q[0] + self.window - now) + 1
+                    raise TooManyAttempts("TOO_MANY_ATTEMPTS", f"too many failed sign-ins; try again in {retry} s",
+                                          retry_after=retry)
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                self._recent(key, now).append(now)
+
+    def succeeded(self, user_key: str) -> None:
+        with self._lock:
+            self._failures.pop(user_key, None)
