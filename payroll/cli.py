@@ -608,6 +608,51 @@ def bench(typer_ctx: typer.Context, payees: Annotated[int, typer.Option("--payee
     bench_main(["--payees", str(payees), *typer_ctx.args])
 
 
+# --- the portal and HTTP API ------------------------------------------------------------------------
+
+user_app = typer.Typer(no_args_is_help=True, help="Portal users: passwords.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("password")
+def user_password(user_id: Annotated[str, typer.Argument(help="The user (users.csv) who will sign in.")],
+                  as_: Annotated[str, typer.Option("--as", help="The administrator setting it.")] = "system",
+                  password_stdin: Annotated[bool, typer.Option(
+                      "--password-stdin", help="Read the password from standard input (one line).")] = False,
+                  json_out: JsonOpt = False) -> None:
+    """Set a user's portal password (argon2id; at least 12 characters). Asked twice, hidden, unless
+    --password-stdin."""
+    from payroll.services.users import set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    _execute(json_out, lambda ctx: set_password(ctx, user_id, password, by=as_),
+             lambda r: f"password of {r['user_id']} ({r['role']}) set at {r['password_set_at']}")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option("--host", help="Listen here; 127.0.0.1 unless a proxy on "
+                                            "another machine forwards to it.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+          proxy: Annotated[bool, typer.Option("--proxy", help="Behind a reverse proxy on 127.0.0.1: trust its "
+                                              "X-Forwarded-For/-Proto headers.")] = False) -> None:
+    """Start the portal and HTTP API (pages at /, API at /api/v1, its docs at /api/docs) until Ctrl-C."""
+    import uvicorn
+
+    from payroll.web.app import create_app
+
+    def action(ctx: services.Context) -> dict[str, Any]:
+        typer.echo(f"portal on http://{host}:{port}/ (API docs http://{host}:{port}/api/docs); database "
+                   f"{ctx.settings.database_url.split('@')[-1]}", err=True)
+        uvicorn.run(create_app(ctx.settings), host=host, port=port, proxy_headers=proxy,
+                    forwarded_allow_ips="127.0.0.1" if proxy else None, log_level="info")
+        return {"stopped": f"{host}:{port}"}
+
+    _execute(False, action, lambda r: f"stopped serving on {r['stopped']}")
+
+
 @flows_app.command("serve")
 def flows_serve(inbox: InboxOpt = None,
                 cron: Annotated[str | None, typer.Option(
