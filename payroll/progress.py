@@ -12,6 +12,7 @@ runner (threads, Dask workers) did the work.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -68,15 +69,18 @@ class Recorder:
 class RichProgress(Recorder):
     """A rich bar per stage on stderr: done/total in its unit, rows and rows per second, elapsed time."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         super().__init__()
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        console = console or Console(stderr=True)
+        if not console.is_terminal and console.file is sys.stderr:  # a log file, CI: wide enough that no column is cut
+            console = Console(stderr=True, width=160)
         self._progress = Progress(TextColumn("{task.description:<14}"), BarColumn(bar_width=16),
                                   MofNCompleteColumn(), TextColumn("{task.fields[unit]}"), TimeElapsedColumn(),
                                   TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[detail]}"),
-                                  console=Console(stderr=True), transient=False, expand=False)
+                                  console=console, transient=False, expand=False)
         self._ids: dict[str, Any] = {}
 
     def __enter__(self) -> RichProgress:
