@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from payroll import services
 from payroll.config import Settings, load_settings
-from payroll.web import problems
+from payroll.web import pages, problems
 from payroll.web.api import router
 from payroll.web.security import LoginThrottle, Sessions
 
@@ -75,5 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds)
     problems.install(app)
     app.include_router(router)
+    pages.install(app)
     app.add_middleware(Guard, max_body=settings.max_file_bytes + BODY_SLACK)
     return app
