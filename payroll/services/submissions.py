@@ -235,7 +235,9 @@ def _decide(session: Session, submission_id: int, user: str, doing: str
 
 
 def approve_submission(ctx: Context, submission_id: int, *, user: str,
-                       expect_sha256: str | None = None) -> dict[str, Any]:
+                       expect_sha256: str | None = None, comment: str | None = None) -> dict[str, Any]:
+    """Sign the next level of a branch list; an approver's comment is kept with the signature."""
+    comment = (comment or "").strip() or None
     with ctx.uow() as session:
         sub, who, level, levels = _decide(session, submission_id, user, "approved")
         if expect_sha256 is not None and expect_sha256 != sub.content_sha256:
@@ -244,15 +246,17 @@ def approve_submission(ctx: Context, submission_id: int, *, user: str,
         before = submission_state(sub)
         session.add(Approval(item_type="submission", item_id=sub.id, level=level.level, slot=level.slot, user_id=user,
                              role=who.role, content_sha256=sub.content_sha256, decision="approve",
-                             decided_at=audit.now_iso()))
+                             reason=comment, decided_at=audit.now_iso()))
         sub.levels_approved += 1
         if sub.levels_approved == len(levels):
             sub.status = "approved"
         audit.append(session, actor=user, role=who.role, action="submission.approve", item_type="submission",
                      item_id=sub.id, before=before, after=submission_state(sub),
-                     detail={"level": level.level, "content_sha256": sub.content_sha256})
+                     detail={"level": level.level, "content_sha256": sub.content_sha256,
+                             **({"comment": comment} if comment else {})})
         return {"submission_id": sub.id, "branch_code": sub.branch_code, "period": sub.period, "level": level.level,
-                "levels_required": len(levels), "status": sub.status, "content_sha256": sub.content_sha256}
+                "levels_required": len(levels), "status": sub.status, "content_sha256": sub.content_sha256,
+                "comment": comment}
 
 
 def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: str) -> dict[str, Any]:

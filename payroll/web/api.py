@@ -165,7 +165,8 @@ def approve_submission(request: Request, user: User, submission_id: int, body: A
     from flows.approval import after_list_decision
 
     ctx = ctx_of(request)
-    r = services.approve_submission(ctx, submission_id, user=user, expect_sha256=body.expect_sha256 if body else None)
+    r = services.approve_submission(ctx, submission_id, user=user, expect_sha256=body.expect_sha256 if body else None,
+                                    comment=body.comment if body else None)
     resumed, warning = after_list_decision(ctx.settings, r, user, "approve")
     return {**r, "resumed_flow_runs": resumed, **({"warning": warning} if warning else {})}
 

@@ -467,7 +467,8 @@ def approve_submission(p: Form, submission_id: int) -> Response:
     v = p.view
     expect = optional(text(p.form, "expect_sha256", 64))
     try:
-        r = services.approve_submission(v.ctx, submission_id, user=v.user, expect_sha256=expect)
+        r = services.approve_submission(v.ctx, submission_id, user=v.user, expect_sha256=expect,
+                                        comment=text(p.form, "comment", 1000))
     except Refused as e:
         return v.refused(e)
     return _decided(v, r, "approve")

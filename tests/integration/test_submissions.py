@@ -187,3 +187,16 @@ def test_a_branch_file_and_an_extract_behind_an_fsspec_url(ctx: Context, plan: d
     r = services.load_reference(ctx, "deaths", f"memory://{tmp_path.name}/ref/deaths.csv", actor="admin-1")
     assert (r["file"], r["rows"]) == ("deaths.csv", len(deaths.read_text(encoding="utf-8").splitlines()) - 1)
     fs.rm(f"/{tmp_path.name}", recursive=True)
+
+
+def test_an_approvers_comment_stays_with_the_signature(ctx: Context, plan: dict) -> None:
+    count, total = _declared(plan)
+    r = _submit(ctx, declared_count=count, declared_total=total)
+    a = services.approve_submission(ctx, r["submission_id"], user="head-b01", comment="  totals match the ledger ")
+    assert a["comment"] == "totals match the ledger"
+    shown = services.show_submission(ctx, r["submission_id"])
+    assert [(x["user"], x["decision"], x["reason"]) for x in shown["approvals"]] == \
+        [("head-b01", "approve", "totals match the ledger")]
+    with ctx.uow() as s:
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "submission.approve")).scalar_one()
+        assert '"comment": "totals match the ledger"' in entry.detail or "totals match the ledger" in entry.detail
