@@ -638,13 +638,14 @@ def serve(host: Annotated[str, typer.Option("--host", help="Listen here; 127.0.0
           port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
           proxy: Annotated[bool, typer.Option("--proxy", help="Behind a reverse proxy on 127.0.0.1: trust its "
                                               "X-Forwarded-For/-Proto headers.")] = False) -> None:
-    """Start the portal and HTTP API (pages at /, API at /api/v1, its docs at /api/docs) until Ctrl-C."""
+    """Start the portal and HTTP API (pages at /, API at /api/v1, its OpenAPI document at
+    /api/v1/openapi.json) until Ctrl-C."""
     import uvicorn
 
     from payroll.web.app import create_app
 
     def action(ctx: services.Context) -> dict[str, Any]:
-        typer.echo(f"portal on http://{host}:{port}/ (API docs http://{host}:{port}/api/docs); database "
+        typer.echo(f"portal on http://{host}:{port}/ (OpenAPI http://{host}:{port}/api/v1/openapi.json); database "
                    f"{ctx.settings.database_url.split('@')[-1]}", err=True)
         uvicorn.run(create_app(ctx.settings), host=host, port=port, proxy_headers=proxy,
                     forwarded_allow_ips="127.0.0.1" if proxy else None, log_level="info")

@@ -1,4 +1,5 @@
-"""The application: the API under /api/v1 (OpenAPI at /api/v1/openapi.json, docs at /api/docs) and the
+"""The application: the API under /api/v1 (its OpenAPI document at /api/v1/openapi.json; no Swagger page,
+which would load its scripts from a CDN this network and the content security policy refuse) and the
 pages (payroll.web.pages), on one service-layer context.
 
 Uploads over the size limit are refused from their Content-Length before a byte of the body is read
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Branch lists, approvals, runs, bank files, exception reports and the audit trail. "
                   "Sign in with POST /api/v1/auth/token; send the token as `Authorization: Bearer <token>`. "
                   "Errors are RFC 9457 problem details.",
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.ctx = services.Context(settings)
     app.state.sessions = Sessions(settings)
     app.state.throttle = LoginThrottle(settings.login_attempts, settings.login_window_seconds)
