@@ -86,6 +86,28 @@ def authorize(actor: Actor, item: Item, chain: Sequence[Level], signed_by: Colle
     return level
 
 
+def may_sign(actor: Actor, item: Item, chain: Sequence[Level]) -> None:
+    """What the policy says of `actor` and `item` whatever the item's state: a PolicyViolation when no
+    level of `chain` takes the actor's role within the actor's scope. Checked before the item's state,
+    so a refused user learns nothing of it (:func:`authorize` then decides the next level)."""
+    what = f"{item.item_type} {item.item_id}"
+    if actor.role == "auditor":
+        raise PolicyViolation("SOD_AUDITOR_READ_ONLY", f"{actor.user_id} is an auditor; auditors never change anything")
+    if actor.role == "admin":
+        raise PolicyViolation("SOD_ADMIN_NEVER_APPROVES",
+                              f"{actor.user_id} is an administrator; administrators manage reference data only")
+    mine = [level for level in chain if actor.role in level.roles]
+    if not mine:
+        roles = sorted({r for level in chain for r in level.roles})
+        raise PolicyViolation("WRONG_ROLE", f"signing a {item.item_type} needs a {' or '.join(roles)}; "
+                              f"{actor.user_id} is a {actor.role}")
+    if not any(level.scope == "hq" or (level.scope == "branch" and actor.branch_code == item.branch_code)
+               or (level.scope == "province" and actor.province_code == item.province_code) for level in mine):
+        where = f"branch {actor.branch_code}" if actor.branch_code else f"province {actor.province_code}"
+        raise PolicyViolation("OUT_OF_SCOPE", f"{actor.user_id} belongs to {where}, not to the branch or province "
+                              f"of {what}")
+
+
 def require_role(actor: Actor, roles: Collection[str], doing: str) -> None:
     if actor.role not in roles:
         raise PolicyViolation("WRONG_ROLE", f"{doing} needs a {' or '.join(sorted(roles))}; "

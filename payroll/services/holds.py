@@ -153,8 +153,15 @@ def clear_hold(ctx: Context, run_id: int, end_to_end_id: str, *, user: str, just
     """Clear the HOLD of one payment of a released run, so that a supplementary run pays it."""
     text = (justification or "").strip()
     with ctx.uow() as session:
-        _, run = lock_period(session, run_id)  # two clearers of one period queue here
         who = actor(session, user)
+        # the policy before the payment: a user who may clear no hold learns nothing of runs or payments
+        if who.role == "auditor":
+            raise PolicyViolation("SOD_AUDITOR_READ_ONLY", f"{user} is an auditor; auditors never change anything")
+        clearers = sorted({r for c in catalog().values() for r in c.clearable_by})
+        if who.role not in clearers:
+            raise PolicyViolation("WRONG_ROLE", f"clearing a hold needs a {' or '.join(clearers)}; {user} is a "
+                                  f"{who.role}")
+        _, run = lock_period(session, run_id)  # two clearers of one period queue here
         what = f"payment {end_to_end_id} of run {run.id}"
         if run.status != "released":
             raise WrongState("RUN_NOT_RELEASED", f"run {run.id} is {run.status}; holds are cleared on a released "

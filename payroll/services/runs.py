@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payroll import audit
-from payroll.approvals import RUN_MAKERS, Item, authorize, require_role, slots
+from payroll.approvals import RUN_MAKERS, Item, authorize, may_sign, require_role, slots
 from payroll.checks import LINEAGE_FIELDS, NO_ROW, History, Reference, ReleasedRun
 from payroll.checks.policy import policy_for
 from payroll.errors import NotFound, Refused, WrongState
@@ -260,6 +260,7 @@ def approve_run(ctx: Context, run_id: int, *, user: str, expect_sha256: str | No
     with ctx.uow() as session:
         run = load_run(session, run_id, lock=True)
         who = actor(session, user)
+        may_sign(who, Item("run", run.id, run.created_by, run.levels_approved), chain(session, "run"))
         if run.status != "awaiting_approval":
             raise WrongState("WRONG_STATE", f"run {run.id} is {run.status}; only a run awaiting approval can be "
                              "approved")

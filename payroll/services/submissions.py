@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payroll import audit
-from payroll.approvals import Actor, Item, Level, authorize, require_role, slots
+from payroll.approvals import Actor, Item, Level, authorize, may_sign, require_role, slots
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
 from payroll.intake import IntakeResult, Limits, read_payee_file, safe_file_name
 from payroll.period import Period
@@ -225,6 +225,7 @@ def _decide(session: Session, submission_id: int, user: str, doing: str
     """Lock the submission and check that `user` may decide its next level (approve or reject)."""
     sub = _load_submission(session, submission_id, lock=True)
     who = actor(session, user)
+    may_sign(who, submission_item(session, sub), chain(session, "submission"))
     if sub.status != "accepted":
         raise WrongState("WRONG_STATE", f"submission {sub.id} is {sub.status}; only a submission awaiting "
                          f"approval can be {doing}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from payroll import services
@@ -21,6 +21,9 @@ from payroll.web.security import COOKIE, CSRF_HEADER, LoginThrottle, Sessions
 router = APIRouter(prefix="/api/v1")
 PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_ID = 2**62  # ids are 64-bit integers in the store
+RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
+SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 MEDIA = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "html": "text/html; charset=utf-8"}
 
@@ -143,7 +146,7 @@ def submissions(request: Request, user: User, period: Annotated[str | None, Quer
 
 
 @router.get("/submissions/{submission_id}", tags=["submissions"])
-def submission(request: Request, user: User, submission_id: int) -> dict[str, Any]:
+def submission(request: Request, user: User, submission_id: SubmissionId) -> dict[str, Any]:
     """A branch list: receipt, validation result, rejected rows, approvals and its versions."""
     return portal.submission_for(ctx_of(request), submission_id, user=user)
 
@@ -159,7 +162,7 @@ class Reject(BaseModel):
 
 
 @router.post("/submissions/{submission_id}/approve", tags=["approvals"])
-def approve_submission(request: Request, user: User, submission_id: int, body: Approve | None = None
+def approve_submission(request: Request, user: User, submission_id: SubmissionId, body: Approve | None = None
                        ) -> dict[str, Any]:
     """Sign the next level of a branch list; resumes the period's waiting flow (with a Prefect server)."""
     from flows.approval import after_list_decision
@@ -172,7 +175,7 @@ def approve_submission(request: Request, user: User, submission_id: int, body: A
 
 
 @router.post("/submissions/{submission_id}/reject", tags=["approvals"])
-def reject_submission(request: Request, user: User, submission_id: int, body: Reject) -> dict[str, Any]:
+def reject_submission(request: Request, user: User, submission_id: SubmissionId, body: Reject) -> dict[str, Any]:
     """Return a branch list to its branch with a reason."""
     from flows.approval import after_list_decision
 
@@ -208,12 +211,12 @@ def create_run(request: Request, user: User, body: NewRun) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}", tags=["runs"])
-def run(request: Request, user: User, run_id: int) -> dict[str, Any]:
+def run(request: Request, user: User, run_id: RunId) -> dict[str, Any]:
     return portal.run_for(ctx_of(request), run_id, user=user)
 
 
 @router.post("/runs/{run_id}/approve", tags=["approvals"])
-def approve_run(request: Request, user: User, run_id: int, body: Approve | None = None) -> dict[str, Any]:
+def approve_run(request: Request, user: User, run_id: RunId, body: Approve | None = None) -> dict[str, Any]:
     """Sign the next slot of the run's approval chain (two finance users; the lead above the threshold)."""
     from flows.approval import after_run_signature
 
@@ -224,20 +227,20 @@ def approve_run(request: Request, user: User, run_id: int, body: Approve | None 
 
 
 @router.post("/runs/{run_id}/release", tags=["runs"])
-def release(request: Request, user: User, run_id: int) -> dict[str, Any]:
+def release(request: Request, user: User, run_id: RunId) -> dict[str, Any]:
     """Write the banks' files and the signed manifest of an approved run (once a period)."""
     return services.release_run(ctx_of(request), run_id, user=user)
 
 
 @router.get("/runs/{run_id}/files", tags=["bank files"])
-def files(request: Request, user: User, run_id: int) -> dict[str, Any]:
+def files(request: Request, user: User, run_id: RunId) -> dict[str, Any]:
     """The released bank files and the manifest (finance)."""
     return portal.bank_files(ctx_of(request), run_id, user=user)
 
 
 @router.get("/runs/{run_id}/files/{file_name}", tags=["bank files"],
             responses={200: {"content": {"application/octet-stream": {}}}})
-def download(request: Request, user: User, run_id: int, file_name: str) -> Response:
+def download(request: Request, user: User, run_id: RunId, file_name: str) -> Response:
     """One released file, its bytes checked against the recorded SHA-256 before they leave (finance)."""
     ctx = ctx_of(request)
     path = portal.bank_file(ctx, run_id, file_name, user=user)
@@ -251,7 +254,7 @@ def download(request: Request, user: User, run_id: int, file_name: str) -> Respo
 
 
 @router.get("/runs/{run_id}/exceptions", tags=["reports"])
-def exceptions(request: Request, user: User, run_id: int, code: Annotated[str | None, Query(max_length=48)] = None,
+def exceptions(request: Request, user: User, run_id: RunId, code: Annotated[str | None, Query(max_length=48)] = None,
                branch: Annotated[str | None, Query(max_length=16)] = None,
                severity: Annotated[str | None, Query(pattern="^(BLOCK|HOLD|WARN|INFO)$")] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -263,7 +266,7 @@ def exceptions(request: Request, user: User, run_id: int, code: Annotated[str | 
 
 @router.get("/runs/{run_id}/exceptions/report.{fmt}", tags=["reports"],
             responses={200: {"content": {m.split(";")[0]: {} for m in MEDIA.values()}}})
-def exception_report(request: Request, user: User, run_id: int, fmt: str) -> Response:
+def exception_report(request: Request, user: User, run_id: RunId, fmt: str) -> Response:
     """The whole exception report as a file: csv, jsonl, xlsx or html."""
     if fmt not in EXCEPTION_FORMATS:
         raise Refused("UNKNOWN_FORMAT", f"unknown report format {fmt!r}; {', '.join(EXCEPTION_FORMATS)}")
@@ -275,7 +278,7 @@ def exception_report(request: Request, user: User, run_id: int, fmt: str) -> Res
 
 
 @router.get("/runs/{run_id}/holds", tags=["holds"])
-def holds(request: Request, user: User, run_id: int) -> dict[str, Any]:
+def holds(request: Request, user: User, run_id: RunId) -> dict[str, Any]:
     return portal.holds_for(ctx_of(request), run_id, user=user)
 
 
@@ -284,7 +287,7 @@ class Clear(BaseModel):
 
 
 @router.post("/runs/{run_id}/holds/{end_to_end_id}/clear", tags=["holds"])
-def clear(request: Request, user: User, run_id: int, end_to_end_id: str, body: Clear) -> dict[str, Any]:
+def clear(request: Request, user: User, run_id: RunId, end_to_end_id: str, body: Clear) -> dict[str, Any]:
     """Clear a HOLD with a justification (the roles the hold's codes ask for); paid by a supplementary run."""
     return services.clear_hold(ctx_of(request), run_id, end_to_end_id, user=user, justification=body.justification)
 

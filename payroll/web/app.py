@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from payroll import services
@@ -48,6 +48,19 @@ class Guard:
                                         "limit", scope.get("path"))
             await response(scope, receive, send)
             return
+        if length is None:  # chunked: counted as it arrives, refused (413) once past the limit
+            received = 0
+            inner = receive
+
+            async def receive() -> Any:
+                nonlocal received
+                message = await inner()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        # an HTTPException: FastAPI turns any other error while parsing a body into a 400
+                        raise HTTPException(413, f"the request body is over the {self.max_body}-byte limit")
+                return message
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":

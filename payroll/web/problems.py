@@ -19,7 +19,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from payroll.errors import NotFound, PolicyViolation, Refused, TooManyAttempts, Unauthenticated, WrongState
 
@@ -89,4 +91,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
         code = HTTPStatus(e.status_code).name
-        return problem(e.status_code, code, str(e.detail), request.url.path)
+        response = problem(e.status_code, code, str(e.detail), request.url.path)
+        response.headers.update(e.headers or {})
+        if e.status_code == 405:  # Starlette names the methods of one route; a path may have several
+            allowed = {m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") for route in request.app.router.routes
+                       if route.matches({**request.scope, "method": m})[0] == Match.FULL}
+            if allowed:
+                response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+
+    @app.exception_handler(DataError)
+    async def bad_value(request: Request, e: DataError) -> JSONResponse:
+        # a value the database cannot hold (a NUL in text on PostgreSQL, an integer past 64 bits): the
+        # request's fault, and the unit of work has rolled back
+        return problem(422, "INVALID_VALUE", "a value in the request cannot be stored or looked up (a NUL "
+                       "character, or a number out of range)", request.url.path)
+
+    @app.exception_handler(OverflowError)
+    async def overflow(request: Request, e: OverflowError) -> JSONResponse:
+        return problem(422, "INVALID_VALUE", "a number in the request is out of range", request.url.path)

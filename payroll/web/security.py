@@ -23,7 +23,7 @@ import os
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +84,25 @@ class LoginThrottle:
 
     def __init__(self, attempts: int, window_seconds: int) -> None:
         self.attempts, self.window = attempts, window_seconds
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures[key]
+        """The failures of `key` within the window (a new, unstored deque when it has none)."""
+        q = self._failures.get(key)
+        if q is None:
+            return deque()
         while q and q[0] <= now - self.window:
             q.popleft()
+        if not q:
+            del self._failures[key]
         return q
+
+    def _forget_old(self, now: float) -> None:
+        """Keys whose failures are all older than the window are dropped, so refused sign-ins with ever new
+        user ids cost no memory past the window."""
+        for key in [k for k, q in self._failures.items() if not q or q[-1] <= now - self.window]:
+            del self._failures[key]
 
     def check(self, *keys: str) -> None:
         now = time.monotonic()
@@ -106,8 +117,12 @@ class LoginThrottle:
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if len(self._failures) > 10_000:
+                self._forget_old(now)
             for key in keys:
-                self._recent(key, now).append(now)
+                q = self._recent(key, now)
+                q.append(now)
+                self._failures[key] = q
 
     def succeeded(self, user_key: str) -> None:
         with self._lock:

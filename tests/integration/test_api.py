@@ -899,13 +899,11 @@ def test_a_list_returned_with_a_reason_and_a_maker_who_became_its_checker(fresh:
     assert ok(api.get("fin-1", "/submissions", params={"state": "returned"}))["total"] == 1
 
 
-# --- application bugs, kept visible (strict xfail) -------------------------------------------------
+# --- bugs these tests found, and fixed: they stay as tests -------------------------------------------------
 
 HUGE_ID = 2**63  # one past the largest BIGINT; the route's `int` has no bound
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an integer path id past 2**63-1 is a 500 (SQLite OverflowError, "
-                   "PostgreSQL NumericValueOutOfRange 'bigint out of range') instead of a 404/422 problem")
 @pytest.mark.parametrize("method,template", [
     ("GET", "/runs/{n}"), ("GET", "/submissions/{n}"), ("POST", "/runs/{n}/approve"), ("POST", "/runs/{n}/release"),
     ("GET", "/runs/{n}/holds"), ("GET", "/runs/{n}/exceptions/report.csv"), ("POST", "/submissions/{n}/approve"),
@@ -932,10 +930,6 @@ NUL_CASES: list[tuple[str, str, str, dict[str, Any]]] = [
 @pytest.mark.parametrize("case", [c[0] for c in NUL_CASES])
 def test_a_nul_character_in_a_string_is_a_problem_not_a_server_error(world: World, case: str,
                                                                      request: pytest.FixtureRequest) -> None:
-    if world.kind == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG (PostgreSQL only): a string with U+0000 reaches a query and psycopg raises DataError "
-            "'PostgreSQL text fields cannot contain NUL (0x00) bytes': 500 instead of 401/404/422/200")))
     _, method, path, kw = next(c for c in NUL_CASES if c[0] == case)
     user = {"audit?action": "audit-1", "upload branch": "clerk-b01"}.get(case, "fin-2")
     with world.other_app(raise_server_exceptions=False) as api:
@@ -944,8 +938,6 @@ def test_a_nul_character_in_a_string_is_a_problem_not_a_server_error(world: Worl
         assert r.status_code < 500, f"{method} {path} {kw}: {r.status_code} {r.text}"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an upload without Content-Length (chunked) is read whole before it is "
-                   "refused; payroll/web/app.py says it is 'read to the limit and refused past it'")
 def test_a_chunked_upload_is_not_read_past_the_limit(world: World) -> None:
     import asyncio
 
@@ -987,8 +979,6 @@ def test_a_chunked_upload_is_not_read_past_the_limit(world: World) -> None:
         assert consumed <= limit + BODY_SLACK + 65536, f"read {consumed} bytes of a {limit}-byte limit"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: payroll/web/problems.py's handler of HTTP errors drops the exception's "
-                   "headers, so a 405 has no Allow header (RFC 9110 15.5.6: the server MUST send one)")
 def test_a_405_names_the_allowed_methods(world: World) -> None:
     r = world.api.call("fin-2", "DELETE", "/runs")
     problem(r, 405, "METHOD_NOT_ALLOWED")
@@ -1001,10 +991,6 @@ STATE_BEFORE_POLICY = ["admin clears a paid payment", "clerk clears a blocked pa
                        "clerk approves a released run", "another branch's head approves a list"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: clear_hold, approve_run and approve/reject_submission check the item's "
-                   "state before the user's role and scope, so a user the policy refuses learns the state of "
-                   "payments, runs and other branches' lists (409 NOT_HELD 'payment ... is PAYABLE', 409 "
-                   "WRONG_STATE 'run 1 is released'/'submission 1 is approved', 404 for an unknown payment)")
 @pytest.mark.parametrize("case", STATE_BEFORE_POLICY)
 def test_a_user_refused_by_policy_learns_nothing_of_the_items_state(world: World, case: str) -> None:
     api, rid = world.api, world.run_id
@@ -1023,10 +1009,6 @@ def test_a_user_refused_by_policy_learns_nothing_of_the_items_state(world: World
     problem(api.post(user, path, **({"json": body} if body else {})), 403)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: LoginThrottle.check() creates an entry per user id it is asked about "
-                   "(defaultdict in _recent) even when it refuses the request, and never drops keys: sign-ins "
-                   "with ever new user ids grow the process's memory without bound, at no argon2 cost once the "
-                   "client address is throttled")
 def test_refused_sign_ins_do_not_grow_the_throttle_without_bound(world: World) -> None:
     with world.other_app() as api:
         for n in range(5):
