@@ -44,6 +44,7 @@ def month(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Pat
     yield data, expected, dict(os.environ)
 
 
+@pytest.mark.slow  # about 60 s: a cluster, a Prefect server and a month; `make test-slow`
 def test_a_month_runs_its_branch_tasks_on_two_dask_workers(month: tuple[Path, dict[str, Any], dict[str, str]],
                                                            tmp_path: Path) -> None:
     from distributed import Client, LocalCluster

@@ -113,7 +113,7 @@ def _past_bigint(case: schemathesis.Case) -> bool:
 
 
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, derandomize=True,
+@settings(max_examples=6, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 def test_no_server_error(case: schemathesis.Case, tokens: dict[str, str], user: str) -> None:
     if _past_bigint(case):
