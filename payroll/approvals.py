@@ -56,17 +56,22 @@ class Item:
     province_code: str | None = None
 
 
+def _never_signs(actor: Actor) -> None:
+    """Auditors and administrators sign nothing."""
+    if actor.role == "auditor":
+        raise PolicyViolation("SOD_AUDITOR_READ_ONLY", f"{actor.user_id} is an auditor; auditors never change anything")
+    if actor.role == "admin":
+        raise PolicyViolation("SOD_ADMIN_NEVER_APPROVES",
+                              f"{actor.user_id} is an administrator; administrators manage reference data only")
+
+
 def authorize(actor: Actor, item: Item, chain: Sequence[Level], signed_by: Collection[str]) -> Level:
     """The level `actor` may sign next on `item`, or a PolicyViolation/WrongState saying why not.
 
     `signed_by` holds the users who already signed the item's current content.
     """
     what = f"{item.item_type} {item.item_id}"
-    if actor.role == "auditor":
-        raise PolicyViolation("SOD_AUDITOR_READ_ONLY", f"{actor.user_id} is an auditor; auditors never change anything")
-    if actor.role == "admin":
-        raise PolicyViolation("SOD_ADMIN_NEVER_APPROVES",
-                              f"{actor.user_id} is an administrator; administrators manage reference data only")
+    _never_signs(actor)
     if item.levels_approved >= len(chain):
         raise WrongState("WRONG_STATE", f"{what} has already passed all {len(chain)} approval levels")
     level = chain[item.levels_approved]
@@ -91,11 +96,7 @@ def may_sign(actor: Actor, item: Item, chain: Sequence[Level]) -> None:
     level of `chain` takes the actor's role within the actor's scope. Checked before the item's state,
     so a refused user learns nothing of it (:func:`authorize` then decides the next level)."""
     what = f"{item.item_type} {item.item_id}"
-    if actor.role == "auditor":
-        raise PolicyViolation("SOD_AUDITOR_READ_ONLY", f"{actor.user_id} is an auditor; auditors never change anything")
-    if actor.role == "admin":
-        raise PolicyViolation("SOD_ADMIN_NEVER_APPROVES",
-                              f"{actor.user_id} is an administrator; administrators manage reference data only")
+    _never_signs(actor)
     mine = [level for level in chain if actor.role in level.roles]
     if not mine:
         roles = sorted({r for level in chain for r in level.roles})
