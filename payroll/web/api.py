@@ -8,6 +8,7 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, Field
 
 from payroll import services
@@ -18,7 +19,16 @@ from payroll.services.trace import trace
 from payroll.services.users import authenticate, find_user
 from payroll.web.security import COOKIE, CSRF_HEADER, LoginThrottle, Sessions
 
-router = APIRouter(prefix="/api/v1")
+PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1", responses={
+    401: {"description": "not signed in, or the session expired", **PROBLEM},
+    403: {"description": "the policy refuses: role, scope, separation of duties, CSRF", **PROBLEM},
+    404: {"description": "no such item", **PROBLEM},
+    409: {"description": "the item's state forbids it", **PROBLEM},
+    422: {"description": "the request or its file cannot be accepted", **PROBLEM},
+})
+# documents the bearer scheme in OpenAPI; the session cookie of the pages is accepted too (principal)
+bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ID = 2**62  # ids are 64-bit integers in the store
@@ -47,7 +57,7 @@ def session_token(request: Request) -> tuple[str, bool] | None:
     return (cookie, True) if cookie else None
 
 
-def principal(request: Request) -> str:
+def principal(request: Request, _: Annotated[str | None, Depends(bearer)] = None) -> str:
     """The signed-in user's id; 401 without a valid session, 403 for a cookie request that changes
     something without the session's CSRF token."""
     found = session_token(request)
