@@ -176,4 +176,12 @@ def test_one_month_as_the_four_roles(portal: tuple[str, dict[str, str]], browser
     table = auditor.locator("#exceptions")
     table.wait_for()
     _shot(auditor, "6-auditor-exceptions")
-    assert table.locator("tbody tr").count() >= 1
+    everything = table.locator("tbody tr").count()
+    assert everything >= 2
+    auditor.select_option("#filters [name=code]", "INVALID_NATIONAL_ID")
+    auditor.click("#apply-filters")
+    auditor.wait_for_load_state()
+    rows = auditor.locator("#exceptions tbody tr")
+    _shot(auditor, "7-auditor-exceptions-filtered")
+    assert 1 <= rows.count() < everything
+    assert all("INVALID_NATIONAL_ID" in rows.nth(i).inner_text() for i in range(rows.count()))
