@@ -8,6 +8,7 @@ create_run, release_run, clear_hold), which check the approval policy themselves
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -142,17 +143,22 @@ def bank_files(ctx: Context, run_id: int, *, user: str) -> dict[str, Any]:
                            "msg_id": f.msg_id} for f in files]}
 
 
-def bank_file(ctx: Context, run_id: int, file_name: str, *, user: str) -> Path:
-    """The path of one released file (a bank file, manifest.json or its signature), for finance; its
-    bytes are checked against the recorded SHA-256 by the caller's download (payroll.web)."""
+def bank_file(ctx: Context, run_id: int, file_name: str, *, user: str) -> tuple[bytes, str]:
+    """The bytes and SHA-256 of one released file (a bank file, manifest.json or its signature), for
+    finance; a bank file whose bytes no longer match the SHA-256 recorded at release is refused."""
     listing = bank_files(ctx, run_id, user=user)
-    names = {f["file_name"] for f in listing["files"]} | {"manifest.json", "manifest.json.sig"}
-    if file_name not in names:
+    recorded = {f["file_name"]: f["sha256"] for f in listing["files"]}
+    if file_name not in recorded and file_name not in ("manifest.json", "manifest.json.sig"):
         raise NotFound("bank file", f"{run_id}/{file_name}")
     path = Path(listing["release_dir"]) / file_name
-    if not path.is_file():
-        raise Refused("STORED_FILE_CHANGED", f"run {run_id}: {file_name} is missing from the release archive")
-    return path
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise Refused("STORED_FILE_CHANGED", f"run {run_id}: {file_name} is missing from the release archive") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if file_name in recorded and digest != recorded[file_name]:
+        raise Refused("STORED_FILE_CHANGED", f"run {run_id}: {file_name} no longer matches its recorded SHA-256")
+    return data, digest
 
 
 def audit_trail(ctx: Context, *, user: str, after_seq: int = 0, limit: int = 100,
