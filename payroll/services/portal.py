@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from payroll.approvals import authorize, slots
-from payroll.errors import NotFound, PolicyViolation, Refused
+from payroll.errors import NotFound, Refused
 from payroll.period import Period
 from payroll.services.access import (
     branch_scope,
@@ -212,7 +212,3 @@ def whoami(ctx: Context, user: str) -> dict[str, Any]:
         who = actor(session, user)
         return {"user_id": who.user_id, "role": who.role, "branch_code": who.branch_code,
                 "province_code": who.province_code}
-
-
-__all__ = ["PolicyViolation", "approval_inbox", "audit_trail", "bank_file", "bank_files", "exceptions_for",
-           "export_for", "holds_for", "list_runs", "list_submissions", "run_for", "submission_for", "whoami"]

@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel, Field
 
 from payroll import services
-from payroll.errors import Refused, Unauthenticated
+from payroll.errors import PolicyViolation, Refused, Unauthenticated
 from payroll.services import portal
 from payroll.services.reports import EXCEPTION_FORMATS
 from payroll.services.trace import trace
@@ -67,8 +67,6 @@ def principal(request: Request, _: Annotated[str | None, Depends(bearer)] = None
     sessions = sessions_of(request)
     user_id = sessions.user_of(token)
     if cookie and request.method not in SAFE_METHODS and not sessions.csrf_ok(token, request.headers.get(CSRF_HEADER)):
-        from payroll.errors import PolicyViolation
-
         raise PolicyViolation("CSRF", f"a change made with the session cookie needs the {CSRF_HEADER} header")
     return find_user(ctx_of(request), user_id).user_id
 
