@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     # Refuse files before parsing them: a branch list is never this big.
     max_file_bytes: int = 256 * 1024**2
     max_rows: int = 2_000_000
+    # An XLSX workbook is a zip: what it may inflate to in all (unset: 16 MiB plus 2 KiB for each of
+    # max_rows, see payroll.intake.reading.unpacked_limit) and how much more than its compressed size
+    # one part may inflate to; checked from the zip's directory and again while inflating.
+    max_unpacked_bytes: int | None = Field(default=None, ge=1)
+    max_unpack_ratio: int = Field(default=100, ge=1)
+    # No field of a payee row is longer (a name, an id, an account): a longer cell refuses the file.
+    max_cell_chars: int = Field(default=1000, ge=1)
     # The quality gate refuses a whole list when more than this share of its rows have errors.
     max_bad_row_percent: float = Field(default=5.0, ge=0, le=100)
 

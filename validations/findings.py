@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from payroll.country import CountryProfile
+from payroll.intake.findings import EXCERPT_CHARS
 from payroll.period import Period
 
 FINDING_COLUMNS: tuple[str, ...] = ("row_no", "column", "code", "message", "value")
@@ -58,6 +59,9 @@ def _display(values: pd.Series, mask: Callable[[str], str] | None) -> pd.Series:
     out = pd.Series([""] * len(values), dtype=object)
     if present.any():
         text = values[present].astype(str)
+        long = (text.str.len() > EXCERPT_CHARS).to_numpy()
+        if long.any():  # a finding quotes a value's first characters and its length, never all of it
+            text = text.where(~long, text.map(lambda v: f"{v[:EXCERPT_CHARS]}... ({len(v)} characters)"))
         out[present] = _per_distinct(mask, text) if mask is not None else text.to_numpy(dtype=object)
     return out
 

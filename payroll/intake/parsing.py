@@ -24,6 +24,7 @@ import pandas as pd
 from payroll.benefits import benefit_labels, benefit_rules
 from payroll.country import CountryProfile
 from payroll.intake.columns import PAYEE_COLUMNS, SURVIVOR_COLUMNS
+from payroll.intake.findings import EXCERPT_CHARS, excerpt
 from payroll.normalize import compact_id_series, normalize_name_series, to_ascii_digits_series
 
 AMOUNT_COLUMNS = ("gross_amount", "deduction_amount", "net_amount")
@@ -69,7 +70,13 @@ class Problems:
 
 
 def quoted(s: pd.Series) -> pd.Series:
-    return "'" + s.astype(str) + "'"
+    """Each value quoted for a message; a long one cut to its first characters and its length."""
+    text = s.astype(str)
+    out = "'" + text + "'"
+    long = (text.str.len() > EXCERPT_CHARS).to_numpy()
+    if long.any():
+        out[long] = text[long].map(excerpt)
+    return out
 
 
 def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems) -> tuple[pd.Series, np.ndarray]:

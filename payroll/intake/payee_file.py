@@ -28,7 +28,7 @@ from payroll.country import CountryProfile
 from payroll.intake.columns import PAYEE_COLUMNS, SURVIVOR_COLUMNS, expected_headers, resolve
 from payroll.intake.findings import FileRefused, Finding
 from payroll.intake.parsing import AMOUNT_COLUMNS, Problems, parse_rows
-from payroll.intake.reading import read_raw
+from payroll.intake.reading import MAX_CELL_CHARS, MAX_UNPACK_RATIO, read_raw
 from payroll.money import exact_sum
 from payroll.normalize import to_ascii_digits_series
 from payroll.period import Period
@@ -56,6 +56,9 @@ FINDING_ORDER = (*PAYEE_COLUMNS, *SURVIVOR_COLUMNS)
 class Limits:
     max_rows: int | None = None
     max_bad_row_percent: float = 100.0  # a file with more bad rows than this is refused whole
+    max_unpacked_bytes: int | None = None  # an XLSX workbook in all; None: from max_rows
+    max_unpack_ratio: int = MAX_UNPACK_RATIO  # one XLSX part against its compressed size
+    max_cell_chars: int = MAX_CELL_CHARS
 
 
 @dataclass
@@ -118,7 +121,9 @@ def read_payee_file(
         return IntakeResult(file_name, rows_read, total, _empty_rows(), file_errors=[f], **kw)
 
     try:
-        raw = read_raw(data, file_name, encoding=encoding, sheet=sheet, max_rows=limits.max_rows)
+        raw = read_raw(data, file_name, encoding=encoding, sheet=sheet, max_rows=limits.max_rows,
+                       max_unpacked_bytes=limits.max_unpacked_bytes, max_unpack_ratio=limits.max_unpack_ratio,
+                       max_cell_chars=limits.max_cell_chars)
     except FileRefused as e:
         return refused(e.finding)
     source = raw.describe()

@@ -15,13 +15,16 @@ where the first one appears: a name turned into replacement characters must neve
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import IO, Any
+from xml.parsers import expat
 
 import numpy as np
 import pandas as pd
@@ -29,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from payroll.intake.findings import FileRefused, Finding, refuse
+from payroll.intake.findings import FileRefused, Finding, excerpt, refuse
 
 # name people use -> Python codec
 ENCODINGS: dict[str, str] = {
@@ -48,6 +51,20 @@ _SCRIPT = {
 _NON_ASCII = re.compile(r"[^\x00-\x7F]")
 DELIMITERS = (",", ";", "\t")
 FORMATS = ("csv", "xlsx", "parquet")
+# Longer than any field a payee row has (a name, an id, an account): refused where it is read, before
+# a finding could quote it or a row carry it further.
+MAX_CELL_CHARS = 1000
+# What an XLSX workbook (a zip) may inflate to: the parts every workbook has (theme, styles, shared
+# strings of a small list), plus 2 KiB a row allowed (a row of eleven inline Persian strings is under
+# 1 KiB), unless the caller gives a limit of its own; and no part may inflate more than
+# MAX_UNPACK_RATIO times its compressed size once it is past RATIO_GRACE_BYTES (a sheet of real
+# payees compresses about 7:1; a zip bomb, 1000:1).
+UNPACKED_BASE_BYTES = 16 * 1024**2
+UNPACKED_BYTES_PER_ROW = 2048
+UNPACKED_ROWS_WITHOUT_LIMIT = 2_000_000
+MAX_UNPACK_RATIO = 100
+RATIO_GRACE_BYTES = 1024**2
+_CHUNK = 1 << 16
 
 
 @dataclass
@@ -85,15 +102,27 @@ def detect_format(data: bytes, file_name: str) -> str:
 
 
 def read_raw(data: bytes, file_name: str, *, encoding: str | None = None, sheet: str | None = None,
-             max_rows: int | None = None) -> RawTable:
+             max_rows: int | None = None, max_unpacked_bytes: int | None = None,
+             max_unpack_ratio: int = MAX_UNPACK_RATIO, max_cell_chars: int = MAX_CELL_CHARS) -> RawTable:
+    """The file's cells as text. `max_unpacked_bytes` None: the default for `max_rows` (see
+    unpacked_limit)."""
     if not data:
         raise refuse("EMPTY_FILE", f"{file_name}: the file is empty")
     fmt = detect_format(data, file_name)
     if fmt == "parquet":
-        return _read_parquet(data, file_name, max_rows)
-    if fmt == "xlsx":
-        return _read_xlsx(data, file_name, sheet, max_rows)
-    return _read_csv(data, file_name, encoding, max_rows)
+        raw = _read_parquet(data, file_name, max_rows, max_cell_chars)
+    elif fmt == "xlsx":
+        unpacked = max_unpacked_bytes if max_unpacked_bytes is not None else unpacked_limit(max_rows)
+        raw = _read_xlsx(data, file_name, sheet, max_rows, unpacked, max_unpack_ratio, max_cell_chars)
+    else:
+        raw = _read_csv(data, file_name, encoding, max_rows, max_cell_chars)
+    return raw
+
+
+def unpacked_limit(max_rows: int | None) -> int:
+    """The default for what a workbook may inflate to, from the row limit."""
+    rows = max_rows if max_rows is not None else UNPACKED_ROWS_WITHOUT_LIMIT
+    return UNPACKED_BASE_BYTES + UNPACKED_BYTES_PER_ROW * rows
 
 
 def read_table(data: bytes, file_name: str) -> pd.DataFrame:
@@ -109,6 +138,25 @@ def refuse_repeated_columns(names: list[str], file_name: str) -> None:
     if repeated:
         raise refuse("DUPLICATE_COLUMN", f"{file_name}: column(s) {', '.join(repeated)} appear twice in the "
                       "header", row=1, column=repeated[0])
+
+
+def _cell_too_long(file_name: str, row: int, column: str, value: str, max_chars: int) -> FileRefused:
+    return refuse("CELL_TOO_LONG", f"{file_name}: row {row}, column {column} holds {len(value)} characters, more "
+                  f"than the {max_chars} any field may have (it begins {excerpt(value, 40)}); the file was not "
+                  "read: correct the cell in the branch system and send the file again", row=row, column=column)
+
+
+def _refuse_long_cells(frame: pd.DataFrame, row_numbers: np.ndarray, file_name: str, max_chars: int) -> None:
+    """The first cell (by row, then column) longer than max_chars refuses the file."""
+    first: tuple[int, int, str] | None = None
+    for k, name in enumerate(frame.columns):
+        lengths = frame.iloc[:, k].astype(str).str.len().to_numpy()
+        over = np.flatnonzero(lengths > max_chars)
+        if over.size and (first is None or over[0] < first[0]):
+            first = (int(over[0]), k, str(name))
+    if first is not None:
+        i, k, name = first
+        raise _cell_too_long(file_name, int(row_numbers[i]), name, str(frame.iat[i, k]), max_chars)
 
 
 def _too_many_rows(file_name: str, rows: int, max_rows: int) -> FileRefused:
@@ -205,7 +253,8 @@ def _refuse_replacement_chars(text: str, file_name: str, codec: str) -> None:
                  "sent; export it again from the branch system as UTF-8", row=row, column=column)
 
 
-def _read_csv(data: bytes, file_name: str, encoding: str | None, max_rows: int | None) -> RawTable:
+def _read_csv(data: bytes, file_name: str, encoding: str | None, max_rows: int | None, max_cell_chars: int
+              ) -> RawTable:
     if b"\x00" in data:
         pos = data.index(b"\x00")
         row = data[:pos].count(b"\n") + 1
@@ -233,7 +282,9 @@ def _read_csv(data: bytes, file_name: str, encoding: str | None, max_rows: int |
                          "shifted row", row=line) from None
         raise refuse("FILE_MALFORMED", f"{file_name}: not a readable CSV file ({str(e).strip()})") from None
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-    return RawTable(frame, np.arange(len(frame)) + 2, "csv", ENCODING_LABEL[codec], delimiter)
+    rows = np.arange(len(frame)) + 2
+    _refuse_long_cells(frame, rows, file_name, max_cell_chars)
+    return RawTable(frame, rows, "csv", ENCODING_LABEL[codec], delimiter)
 
 
 def _delimiter_name(d: str) -> str:
@@ -243,7 +294,7 @@ def _delimiter_name(d: str) -> str:
 # --- Parquet ----------------------------------------------------------------------------------------
 
 
-def _read_parquet(data: bytes, file_name: str, max_rows: int | None) -> RawTable:
+def _read_parquet(data: bytes, file_name: str, max_rows: int | None, max_cell_chars: int) -> RawTable:
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
         refuse_repeated_columns(parquet.schema_arrow.names, file_name)
@@ -264,6 +315,7 @@ def _read_parquet(data: bytes, file_name: str, max_rows: int | None) -> RawTable
         columns[name] = pc.cast(col, pa.string()).to_pandas().fillna("").astype(str)
     frame = pd.DataFrame(columns)
     frame.columns = [str(c).strip() for c in frame.columns]
+    _refuse_long_cells(frame, np.arange(len(frame)) + 2, file_name, max_cell_chars)
     return RawTable(frame, np.arange(len(frame)) + 2, "parquet", float_columns=floats)
 
 
@@ -298,13 +350,15 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _read_xlsx(data: bytes, file_name: str, sheet: str | None, max_rows: int | None) -> RawTable:
+def _read_xlsx(data: bytes, file_name: str, sheet: str | None, max_rows: int | None, max_unpacked: int,
+               max_ratio: int, max_cell_chars: int) -> RawTable:
     import openpyxl  # only XLSX needs it
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _inspect_workbook(data, file_name, max_unpacked, max_ratio)
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError) as e:
         raise refuse("FILE_MALFORMED", f"{file_name}: not a readable XLSX workbook ({e})") from None
     try:
         if sheet is not None and sheet not in wb.sheetnames:
@@ -312,16 +366,27 @@ def _read_xlsx(data: bytes, file_name: str, sheet: str | None, max_rows: int | N
                          f"{', '.join(repr(s) for s in wb.sheetnames)}")
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
         title = ws.title
-        if max_rows is not None and ws.max_row is not None and ws.max_row - 1 > max_rows:
-            raise _too_many_rows(file_name, ws.max_row - 1, max_rows)
         xml_path = ws._worksheet_path  # noqa: SLF001 - openpyxl keeps the part name only here
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            sheet_xml = z.read(xml_path)
+        # The sheet's <dimension> is the writer's claim, not the rows: read-only openpyxl stops at it
+        # (a list saved with A1:K100 lost 159 of its 258 payees). Read every row; count them here.
+        ws.reset_dimensions()  # type: ignore[union-attr]
         rows: list[list[str]] = []
-        for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            if max_rows is not None and n - 1 > max_rows:
-                raise _too_many_rows(file_name, n - 1, max_rows)
-            rows.append([_cell_text(v) for v in values])
+        header: list[str] = []
+        try:
+            for n, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                if max_rows is not None and n - 1 > max_rows:
+                    raise _too_many_rows(file_name, n - 1, max_rows)
+                texts = [_cell_text(v) for v in values]
+                if texts and max(map(len, texts)) > max_cell_chars:
+                    k = next(k for k, t in enumerate(texts) if len(t) > max_cell_chars)
+                    name = header[k].strip() if k < len(header) and header[k].strip() else _letters(k)
+                    raise _cell_too_long(file_name, n, name, texts[k], max_cell_chars)
+                if n == 1:
+                    header = texts
+                rows.append(texts)
+        except (SyntaxError, zipfile.BadZipFile, OSError) as e:
+            raise refuse("FILE_MALFORMED", f"{file_name}: part {xml_path} of the workbook is not readable ({e})"
+                         ) from None
     finally:
         wb.close()
     if not rows or not any(c.strip() for c in rows[0]):
@@ -341,10 +406,158 @@ def _read_xlsx(data: bytes, file_name: str, sheet: str | None, max_rows: int | N
     body = [(r + [""] * (width - len(r)))[:width] for r in rows[1:]]
     frame = pd.DataFrame(body, columns=[h.strip() for h in header], dtype=object).astype(str)
     raw = RawTable(frame, np.arange(len(frame)) + 2, "xlsx", sheet=title)
-    _merged_cells(sheet_xml, header, raw, file_name)
-    if _FORMULA_RE.search(sheet_xml):
+    merges, formulas = _sheet_marks(data, xml_path)
+    _merged_cells(merges, header, raw, file_name)
+    if formulas:
         _formulas(data, title, header, raw, file_name)
     return raw
+
+
+# --- what a workbook may hold, checked before openpyxl parses a byte of it ---------------------------
+
+
+class _PrologEnd(Exception):
+    """The first element began: a DOCTYPE can no longer follow."""
+
+
+class _Doctype(Exception):
+    pass
+
+
+def _inspect_workbook(data: bytes, file_name: str, max_unpacked: int, max_ratio: int) -> None:
+    """Refuse a workbook that would inflate past the limits or whose XML declares a document type.
+
+    First from the zip's directory, before anything is inflated: the total of the parts' sizes, and
+    each part's ratio of inflated to compressed size. Then every part is inflated once, in chunks,
+    counting the bytes it really yields (the directory can lie; a reader that trusts it stops at the
+    size claimed and fails its checksum, but a part is never inflated past the limit here), and each
+    part that is XML is parsed (expat) up to its first element, where a DOCTYPE would be: an entity
+    can read a local file or expand a few bytes into gigabytes, and Excel never writes one."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+        parts = [i for i in z.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise refuse("FILE_MALFORMED", f"{file_name}: not a readable XLSX workbook ({e})") from None
+    declared = sum(i.file_size for i in parts)
+    if declared > max_unpacked:
+        largest = max(parts, key=lambda i: i.file_size)
+        raise refuse("FILE_TOO_LARGE", f"{file_name}: the workbook inflates to {declared} bytes (its largest part, "
+                     f"{largest.filename}, {largest.file_size} bytes), over the limit of {max_unpacked} bytes; "
+                     "it was not read")
+    for i in parts:
+        if i.file_size > RATIO_GRACE_BYTES and i.file_size > max_ratio * max(i.compress_size, 1):
+            raise refuse("FILE_TOO_LARGE", f"{file_name}: part {i.filename} inflates from {i.compress_size} to "
+                         f"{i.file_size} bytes ({i.file_size // max(i.compress_size, 1)}:1), over the limit of "
+                         f"{max_ratio}:1 for a compressed part (a zip bomb); the workbook was not read")
+    total = 0
+    for i in parts:
+        allowed = min(max_unpacked - total, max(RATIO_GRACE_BYTES, max_ratio * i.compress_size))
+        size = _inspect_part(z, i, allowed, file_name)
+        if size > allowed:
+            why = (f"{max_ratio} times its {i.compress_size} compressed bytes"
+                   if allowed < max_unpacked - total else f"the workbook's limit of {max_unpacked} bytes in all")
+            raise refuse("FILE_TOO_LARGE", f"{file_name}: part {i.filename} inflates past {allowed} bytes ({why}) "
+                         f"although the workbook's directory says {i.file_size}; it was not read")
+        if size != i.file_size:
+            raise refuse("FILE_MALFORMED", f"{file_name}: part {i.filename} inflates to {size} bytes but the "
+                         f"workbook's directory says {i.file_size}; the workbook is damaged or forged")
+        total += size
+
+
+def _inspect_part(z: zipfile.ZipFile, info: zipfile.ZipInfo, allowed: int, file_name: str) -> int:
+    """Inflate one part in chunks, at most allowed + 1 bytes; expat-parse its prolog if it is XML.
+    Returns the bytes it yielded (allowed + 1 when it goes on past the limit)."""
+    probe = copy.copy(info)
+    # zipfile stops at the size the directory claims, and checks the CRC there: claim more than the
+    # limit and a chunk or two, so a part that goes on past the limit is counted, not cut short
+    probe.file_size = allowed + 1 + 2 * _CHUNK
+    parser: Any = None
+    size = 0
+    try:
+        with z.open(probe) as stream:
+            for n, chunk in enumerate(_chunks(stream)):
+                size += len(chunk)
+                if size > allowed:
+                    return size
+                if n == 0 and _looks_like_xml(info.filename, chunk):
+                    parser = _prolog_parser()
+                if parser is not None:
+                    try:
+                        parser.Parse(chunk, False)
+                    except _PrologEnd:
+                        parser = None
+                    except _Doctype:
+                        raise refuse("UNSAFE_XML", f"{file_name}: part {info.filename} declares a document type "
+                                     "(<!DOCTYPE ...>), which Excel never writes and which can read local files "
+                                     "or expand without bound through its entities; the workbook was not read "
+                                     "(save it again from Excel, or export it again from the branch system)"
+                                     ) from None
+                    except expat.ExpatError as e:
+                        raise refuse("FILE_MALFORMED", f"{file_name}: part {info.filename} is not well-formed XML "
+                                     f"({expat.ErrorString(e.code)} at line {e.lineno}, column {e.offset})"
+                                     ) from None
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as e:
+        raise refuse("FILE_MALFORMED", f"{file_name}: part {info.filename} of the workbook cannot be inflated "
+                     f"({e})") from None
+    if parser is not None:  # an XML part that ended before its first element
+        try:
+            parser.Parse(b"", True)
+        except (_PrologEnd, expat.ExpatError):
+            pass
+    return size
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(_CHUNK):
+        yield chunk
+
+
+def _looks_like_xml(name: str, head: bytes) -> bool:
+    """Parts openpyxl parses are XML by name or by their first bytes (UTF-8 or UTF-16, with or
+    without a byte order mark); images and printer settings are left alone."""
+    if name.lower().endswith((".xml", ".rels", ".vml")):
+        return True
+    stripped = head.lstrip(b" \t\r\n")
+    return stripped.startswith((b"<", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00"))
+
+
+def _prolog_parser() -> Any:
+    def doctype(*_: Any) -> None:
+        raise _Doctype
+
+    def element(*_: Any) -> None:
+        raise _PrologEnd
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    parser.StartElementHandler = element
+    return parser
+
+
+_MARKS_OVERLAP = 256  # longer than any mergeCell element or formula tag the scan looks for
+
+
+def _sheet_marks(data: bytes, xml_path: str) -> tuple[list[tuple[str, int, str, int]], bool]:
+    """The sheet's merged ranges (first column, first row, last column, last row) and whether any
+    cell holds a formula, scanned in chunks (the sheet is never held whole)."""
+    merges: list[tuple[str, int, str, int]] = []
+    formulas = False
+    with zipfile.ZipFile(io.BytesIO(data)) as z, z.open(xml_path) as stream:
+        tail = b""
+        for chunk in [*_chunks(stream), b""]:
+            buf = tail + chunk
+            last = len(buf) if not chunk else len(buf) - _MARKS_OVERLAP
+            done = 0
+            for m in _MERGE_RE.finditer(buf):
+                if m.end() > last:
+                    break
+                merges.append((m.group(1).decode(), int(m.group(2)), (m.group(3) or m.group(1)).decode(),
+                               int(m.group(4) or m.group(2))))
+                done = m.end()
+            formulas = formulas or _FORMULA_RE.search(buf) is not None
+            tail = buf[max(done, last - _MARKS_OVERLAP, 0):] if chunk else b""
+    return merges, formulas
 
 
 def _letters(index: int) -> str:
@@ -355,12 +568,11 @@ def _letters(index: int) -> str:
     return s
 
 
-def _merged_cells(sheet_xml: bytes, header: list[str], raw: RawTable, file_name: str) -> None:
+def _merged_cells(merges: list[tuple[str, int, str, int]], header: list[str], raw: RawTable, file_name: str
+                  ) -> None:
     """A merged range leaves every cell but its first empty: a value that seems to apply to several
     rows applies, in the file, to one. Refuse the header, and every data row a merge covers."""
-    for m in _MERGE_RE.finditer(sheet_xml):
-        c1, r1 = m.group(1).decode(), int(m.group(2))
-        c2, r2 = (m.group(3) or m.group(1)).decode(), int(m.group(4) or m.group(2))
+    for c1, r1, c2, r2 in merges:
         ref = f"{c1}{r1}:{c2}{r2}"
         first_col = _col_index(c1)
         if first_col >= len(header):
@@ -383,7 +595,9 @@ def _formulas(data: bytes, title: str, header: list[str], raw: RawTable, file_na
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     count, example = 0, ""  # formulas whose saved value was read
     try:
-        for r, cells in enumerate(wb[title].iter_rows(), start=1):
+        ws = wb[title]
+        ws.reset_dimensions()  # type: ignore[union-attr]  # every row, as _read_xlsx read them
+        for r, cells in enumerate(ws.iter_rows(), start=1):
             for cell in cells:
                 if getattr(cell, "data_type", None) != "f":
                     continue

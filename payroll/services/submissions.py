@@ -87,6 +87,24 @@ def check_file_size(size: int, file_name: str, max_bytes: int) -> None:
                       "the file was not read")
 
 
+def intake_limits(ctx: Context) -> Limits:
+    st = ctx.settings
+    return Limits(st.max_rows, st.max_bad_row_percent, max_unpacked_bytes=st.max_unpacked_bytes,
+                  max_unpack_ratio=st.max_unpack_ratio, max_cell_chars=st.max_cell_chars)
+
+
+# Files refused unread because reading them is the danger (a workbook that would inflate past its
+# limits, XML declaring a DOCTYPE): refused like a file over the size limit, and nothing of them is
+# stored, neither a submission nor the bytes.
+REFUSED_UNREAD = ("FILE_TOO_LARGE", "UNSAFE_XML")
+
+
+def refuse_unread(result: IntakeResult) -> None:
+    for f in result.file_errors:
+        if f.code in REFUSED_UNREAD:
+            raise Refused(f.code, f.message)
+
+
 def submit(ctx: Context, path: Path | str, *, branch: str, period: str, user: str,
            declared_count: int | None = None, declared_total: int | None = None,
            encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
@@ -150,7 +168,8 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
     result = read_payee_file(data, file_name, profile=ctx.country, period=per,
                              declared_count=declared_count, declared_total=declared_total,
                              encoding=encoding, sheet=sheet, system=system,
-                             limits=Limits(ctx.settings.max_rows, ctx.settings.max_bad_row_percent))
+                             limits=intake_limits(ctx))
+    refuse_unread(result)
     raw_path, _ = put_object(ctx.home, "raw", data, Path(file_name).suffix.lower()[:10])
     rows_path = rows_sha = None
     if result.status == "accepted":
