@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 # A finding quotes at most this much of a value (with the value's length): a 50 MB cell echoed in nine
 # findings once made a 500 MB database and a 50 MB receipt.
 EXCERPT_CHARS = 200

@@ -69,7 +69,7 @@ def test_a_workbook_understating_its_rows_is_stored_whole(ctx: Context) -> None:
     assert (r["status"], r["rows"], r["accepted_rows"]) == ("accepted", 258, 258)
     with ctx.uow() as s:
         sub = s.get(Submission, r["submission_id"])
-        assert sub is not None and sub.rows_path is not None
+        assert sub is not None and sub.rows_path is not None and sub.rows_sha256 is not None
         assert read_table_verified(Path(sub.rows_path), sub.rows_sha256).num_rows == 258
 
 

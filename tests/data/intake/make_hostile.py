@@ -2,8 +2,8 @@
 
 Each is a small valid payee workbook (openpyxl's output, timestamps pinned) with one part altered the
 way an attacker or a broken exporter would alter it; README.md in this folder says what each one is.
-    .venv/bin/python tests/data/intake/make_hostile.py            # the committed files
-    .venv/bin/python tests/data/intake/make_hostile.py --bomb-mb 629 --out /tmp   # the issue's full bomb
+    PYTHONPATH=. .venv/bin/python tests/data/intake/make_hostile.py      # the committed files
+    PYTHONPATH=. .venv/bin/python tests/data/intake/make_hostile.py --bomb-mb 629 --out /tmp  # the issue's bomb
 """
 
 from __future__ import annotations
