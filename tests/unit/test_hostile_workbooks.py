@@ -213,3 +213,11 @@ def test_a_finding_keeps_at_most_200_characters_of_a_value_and_its_length() -> N
     parse_amount(pd.Series(["12", "1" * 1_000_000 + ".5"]), "net_amount", "IRR", problems)
     message = problems.frame()["message"].iat[0]
     assert len(message) < 500 and "(1000002 characters)" in message
+
+
+def test_a_long_quoted_cell_holding_commas_is_refused_too() -> None:
+    data = _huge_csv(0).replace(b",,", b',"' + b"a, " * 400 + b'",')
+    with pytest.raises(FileRefused) as e:
+        read_raw(data, "B01.csv")
+    assert (e.value.finding.code, e.value.finding.row, e.value.finding.column) == ("CELL_TOO_LONG", 3, "full_name")
+    assert "holds 1200 characters" in e.value.finding.message
