@@ -469,18 +469,19 @@ def _inspect_workbook(data: bytes, file_name: str, max_unpacked: int, max_ratio:
                          f"{i.file_size} bytes ({i.file_size // max(i.compress_size, 1)}:1), over the limit of "
                          f"{max_ratio}:1 for a compressed part (a zip bomb); the workbook was not read")
     total = 0
-    for i in parts:
-        allowed = min(max_unpacked - total, max(RATIO_GRACE_BYTES, max_ratio * i.compress_size))
-        size = _inspect_part(z, i, allowed, file_name)
-        if size > allowed:
-            why = (f"{max_ratio} times its {i.compress_size} compressed bytes"
-                   if allowed < max_unpacked - total else f"the workbook's limit of {max_unpacked} bytes in all")
-            raise refuse("FILE_TOO_LARGE", f"{file_name}: part {i.filename} inflates past {allowed} bytes ({why}) "
-                         f"although the workbook's directory says {i.file_size}; it was not read")
-        if size != i.file_size:
-            raise refuse("FILE_MALFORMED", f"{file_name}: part {i.filename} inflates to {size} bytes but the "
-                         f"workbook's directory says {i.file_size}; the workbook is damaged or forged")
-        total += size
+    with z:  # the archive is closed however the inspection ends
+        for i in parts:
+            allowed = min(max_unpacked - total, max(RATIO_GRACE_BYTES, max_ratio * i.compress_size))
+            size = _inspect_part(z, i, allowed, file_name)
+            if size > allowed:
+                why = (f"{max_ratio} times its {i.compress_size} compressed bytes"
+                       if allowed < max_unpacked - total else f"the workbook's limit of {max_unpacked} bytes in all")
+                raise refuse("FILE_TOO_LARGE", f"{file_name}: part {i.filename} inflates past {allowed} bytes ({why}) "
+                             f"although the workbook's directory says {i.file_size}; it was not read")
+            if size != i.file_size:
+                raise refuse("FILE_MALFORMED", f"{file_name}: part {i.filename} inflates to {size} bytes but the "
+                             f"workbook's directory says {i.file_size}; the workbook is damaged or forged")
+            total += size
 
 
 def _inspect_part(z: zipfile.ZipFile, info: zipfile.ZipInfo, allowed: int, file_name: str) -> int:
