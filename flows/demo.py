@@ -4,7 +4,9 @@ compares with a released period and shows every run check.
 
 The demo keeps its own SQLite database and files under PENSION_HOME/demo (recreated on every demo,
 so it can run again and again) and uses Prefect's temporary local server unless PREFECT_API_URL
-points at a real one.
+points at a real one. It ends the processes it started (that server, and whatever else it started)
+when it ends, on SIGTERM and SIGINT too; a demo killed with -9 cannot, so each demo records them in
+PENSION_HOME/demo.pids and the next one ends what the previous one left before it begins.
 """
 
 from __future__ import annotations
@@ -12,12 +14,137 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+import psutil
 
 from flows.serve import prefect_environment
 from payroll.config import Settings, load_settings
+from payroll.errors import Refused
+from payroll.store.files import write_atomic
+
+PIDS_FILE = "demo.pids"
+
+
+def _identity(p: psutil.Process) -> dict[str, Any]:
+    return {"pid": p.pid, "started_at": p.create_time(), "command": " ".join(p.cmdline()[:6])}
+
+
+def _same_process(record: dict[str, Any]) -> psutil.Process | None:
+    """The process of `record` if it still runs: the same pid AND the same start time, so that a pid the
+    system gave since to another process is never taken for it."""
+    try:
+        p = psutil.Process(int(record["pid"]))
+        if abs(p.create_time() - float(record["started_at"])) < 0.01 and p.status() != psutil.STATUS_ZOMBIE:
+            return p
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
+def _end(processes: list[psutil.Process]) -> list[int]:
+    """Terminate the processes and their children, wait 5 s, kill what is left; return the pids ended."""
+    everyone = {p.pid: p for p in processes}
+    for p in processes:
+        try:
+            everyone.update((c.pid, c) for c in p.children(recursive=True))
+        except psutil.Error:
+            pass
+    for p in everyone.values():
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(list(everyone.values()), timeout=5)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return sorted(everyone)
+
+
+def end_leftovers(engine_home: Path) -> list[int]:
+    """End the processes a previous demo started and left running (it was killed with -9): those
+    recorded in engine_home/demo.pids that still run with their recorded start time. Refused
+    (DEMO_RUNNING) while that demo itself still runs: its processes are in use."""
+    path = engine_home / PIDS_FILE
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except ValueError:  # a torn file: nothing in it can be trusted to name a process
+        path.unlink(missing_ok=True)
+        return []
+    demo = recorded.get("demo") or {}
+    if demo.get("pid") != os.getpid() and _same_process(demo) is not None:
+        raise Refused("DEMO_RUNNING", f"a demo is running (pid {demo['pid']}) on {engine_home}; wait for it or "
+                      "stop it (SIGTERM or Ctrl-C ends what it started) before starting another")
+    ended = _end([p for p in map(_same_process, recorded.get("started", [])) if p is not None])
+    path.unlink(missing_ok=True)
+    return ended
+
+
+def _record(engine_home: Path) -> None:
+    """Write down this demo and every process it has started so far, with their start times."""
+    me = psutil.Process()
+    started = [_identity(c) for c in me.children(recursive=True)]
+    data = json.dumps({"demo": _identity(me), "started": started}, indent=2) + "\n"
+    write_atomic(engine_home / PIDS_FILE, data.encode())
+
+
+def _end_started(engine_home: Path) -> None:
+    _end(psutil.Process().children(recursive=True))
+    (engine_home / PIDS_FILE).unlink(missing_ok=True)
+
+
+@contextmanager
+def owned_processes(engine_home: Path) -> Iterator[None]:
+    """Within: the processes this demo starts are recorded (call `_record` again after starting more),
+    and ended on the way out, on SIGTERM and on SIGINT (then the demo exits 128 + the signal at once:
+    with its server gone, nothing in the flow could finish)."""
+    end_leftovers(engine_home)
+    _record(engine_home)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        _end_started(engine_home)
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_temporary_server()
+        _end_started(engine_home)
+
+
+def _start_temporary_server() -> None:
+    """Start Prefect's temporary server now (the flows' client would on first use) so that its process
+    is recorded before any flow runs. Nothing when PREFECT_API_URL names a server."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    SubprocessASGIServer().start()
+
+
+def _stop_temporary_server() -> None:
+    server_module = sys.modules.get("prefect.server.api.server")  # not imported: never started
+    if server_module is not None:
+        for server in list(server_module.SubprocessASGIServer._instances.values()):
+            server.stop()
 
 
 def _prepare_environment(settings: Settings, home: Path) -> None:
@@ -128,13 +255,21 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
     """The history months (2026-09, 2026-10), each with the deaths extract then in force, through the
     monthly flow and released; then November with its own deaths extract. Reports November, and a
     line per history month."""
-    started = time.perf_counter()
     settings = load_settings()
+    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    with owned_processes(settings.resolved_home):
+        return _run_demo(settings, out)
+
+
+def _run_demo(settings: Settings, out: Path | None) -> dict[str, Any]:
+    started = time.perf_counter()
     home = settings.resolved_home / "demo"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     out_dir = (out or home / "out").resolve()
     _prepare_environment(settings, home)
+    _start_temporary_server()
+    _record(settings.resolved_home)
 
     from flows.monthly import MonthlyPlan  # after the environment is set
     from flows.monthly import monthly_run as flow
@@ -154,6 +289,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
             if deaths is not None:
                 services.load_reference(ctx, "deaths", deaths, actor=admin)
             done = monthly_run(MonthlyPlan.model_validate(month), return_state=True).result()
+            _record(settings.resolved_home)  # a task runner may have started processes of its own
             run = done["run"]
             if run["status"] != "released":
                 raise RuntimeError(f"history month {month['period']}: run {run['run_id']} is {run['status']}")

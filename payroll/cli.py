@@ -332,14 +332,17 @@ def run_supplementary(period: Annotated[str, typer.Option("--period", help="YYYY
 
 def _holds_text(r: dict[str, Any]) -> str:
     lines = [f"run {r['run_id']} ({r['kind']}, {r['period']}, {r['status']}): {r['held_count']} held for "
-             f"{_n(r['held_total'])}; {r['cleared_count']} cleared, {r['awaiting_payment_count']} awaiting payment"]
+             f"{_n(r['held_total'])}; {r['cleared_count']} cleared, {r['awaiting_payment_count']} awaiting payment "
+             f"{_n(r['awaiting_payment_total'])}"]
     for h in r["holds"]:
         c = h["clearance"]
         state = ("not cleared" if c is None else f"cleared by {c['cleared_by']}"
                  + (f", paid in run {c['paid_in_run_id']}" if c["paid_in_run_id"] else "")
                  + (f", held again in run {c['closed_in_run_id']}" if c["closed_in_run_id"] else ""))
-        lines.append(f"  {h['end_to_end_id']} {h['branch_code']} pension {h['pension_id']} {_n(h['net_amount'])}: "
-                     f"{', '.join(h['codes'])} (clearable by {', '.join(h['clearable_by']) or 'nobody'}); {state}")
+        clear = (f"clearable by {', '.join(h['clearable_by'])}; a supplementary run pays "
+                 f"{_n(h['supplementary_amount'])}" if h["clearable_by"] else f"not clearable: {h['not_clearable']}")
+        lines.append(f"  {h['end_to_end_id']} {h['branch_code']} pension {h['pension_id']} {_n(h['net_amount'])} "
+                     f"{h['status']}: {', '.join(h['codes'])} ({clear}); {state}")
     return "\n".join(lines)
 
 

@@ -29,11 +29,12 @@ from sqlalchemy.orm import Session
 from payroll import audit
 from payroll.catalog import catalog
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
+from payroll.legs import DEDICATED, ORDINARY, with_excess_columns
 from payroll.money import exact_sum
 from payroll.services.context import Context, actor
 from payroll.services.runs import load_run
 from payroll.store.files import read_table_verified
-from payroll.store.models import HoldClearance, Run, RunException
+from payroll.store.models import HoldClearance, Run, RunException, TransferStatus
 
 MIN_JUSTIFICATION = 20  # characters, after stripping surrounding white space
 
@@ -94,6 +95,43 @@ def read_payments(run: Run, **equal: str) -> pd.DataFrame:
 PARTIAL_CODES = ("BANK_REJECTED", "CAP_EXCESS_HELD")
 
 
+def codes_to_clear(status: str, findings: list[RunException]) -> list[str] | None:
+    """The HOLD codes a clearance of a payment clears: every HOLD code of a HOLD row; of a PAYABLE row
+    only its PARTIAL_CODES (the part it was not paid). None when the payment is not cleared at all: a
+    BLOCK, or a payment paid whole (a bank's amount query or contradiction on it is settled with the
+    bank, never by paying it again)."""
+    partial = status == "PAYABLE" and any(e.code in PARTIAL_CODES for e in findings)
+    if status != "HOLD" and not partial:
+        return None
+    return sorted({e.code for e in findings if e.severity == "HOLD" and (e.code in PARTIAL_CODES or not partial)})
+
+
+def rejected_of(session: Session, run_id: int, end_to_end_ids: list[str]) -> dict[str, int]:
+    """What the banks rejected of each payment of the run: the sum of its rejected transfers (the payment
+    itself, or its legs)."""
+    legs = {e2e + s: e2e for e2e in end_to_end_ids for s in ("", DEDICATED, ORDINARY)}
+    out = dict.fromkeys(end_to_end_ids, 0)
+    for transfer, amount in session.execute(select(TransferStatus.end_to_end_id, TransferStatus.amount).where(
+            TransferStatus.run_id == run_id, TransferStatus.outcome == "rejected")).tuples():
+        if transfer in legs:
+            out[legs[transfer]] += int(amount)
+    return out
+
+
+def unpaid_amounts(rows: pd.DataFrame, cleared_codes: dict[str, set[str]], rejected: dict[str, int]) -> dict[str, int]:
+    """What a supplementary run pays of each cleared payment that its run paid in part (PARTIAL_CODES):
+    what the banks rejected, plus a held excess over the dedicated account's cap; never the part paid."""
+    out = {}
+    rows = with_excess_columns(rows)
+    for e2e, excess, account in zip(rows["end_to_end_id"], rows["excess_amount"], rows["excess_account_code"],
+                                    strict=True):
+        codes = cleared_codes[e2e] & set(PARTIAL_CODES)
+        if codes:
+            held = int(excess) if "CAP_EXCESS_HELD" in codes and not account else 0
+            out[e2e] = rejected.get(e2e, 0) + held
+    return out
+
+
 def findings_by_row(session: Session, run_id: int) -> dict[tuple[int, int], list[RunException]]:
     """The run's findings on its rows, keyed by lineage (submission id, row number in the branch file)."""
     out: dict[tuple[int, int], list[RunException]] = defaultdict(list)
@@ -118,34 +156,70 @@ def _finding(e: RunException) -> dict[str, Any]:
     return {"code": e.code, "severity": e.severity, "detail": json.loads(e.detail)}
 
 
+def _held_here(status: str, findings: list[RunException]) -> bool:
+    """Whether something of the payment is held: the row is HOLD, or a PAYABLE row has a part held (a
+    PARTIAL_CODES finding) or a bank's answer on it holds it (BANK_* findings)."""
+    return status == "HOLD" or any(e.severity == "HOLD" and (e.stage == "bank" or e.code in PARTIAL_CODES)
+                                   for e in findings)
+
+
+def _why_not(clears: list[str] | None) -> str | None:
+    """Why a listed payment cannot be cleared (None when it can)."""
+    if clears is None:
+        return ("paid whole by this run: the bank's answer on it is settled with the bank, and the payment is "
+                "not paid again")
+    if not clears:
+        return "the run records no HOLD finding on it: nothing names what would be cleared"
+    if not roles_for(clears):
+        return f"no role may clear all of {', '.join(clears)}"
+    return None
+
+
 def list_holds(ctx: Context, run_id: int) -> dict[str, Any]:
-    """The run's HOLD rows: who the payment is for, every finding on the row, who may clear it, and its
-    clearance if it has one."""
+    """The run's held payments: its HOLD rows, and its PAYABLE rows of which something is held (a leg the
+    bank rejected, an excess over the cap, a bank's amount query or contradiction). For each: who the
+    payment is for, every finding on the row, the codes a clearance clears and who may clear them (none
+    when it cannot be cleared, with why), what a supplementary run pays of it once cleared (before that
+    run checks it again), and its clearance if it has one."""
     with ctx.uow() as session:
         run = load_run(session, run_id)
         findings = findings_by_row(session, run.id)
         cleared = {c.end_to_end_id: c for c in session.execute(
             select(HoldClearance).where(HoldClearance.run_id == run.id)).scalars()}
-    held = read_payments(run, status="HOLD")
+        payments = read_payments(run)
+        keys = zip(payments["submission_id"].astype(int), payments["row_no"].astype(int), strict=True)
+        rows = payments[[_held_here(st, findings.get(k, [])) for st, k in zip(payments["status"], keys, strict=True)]]
+        rejected = rejected_of(session, run.id, list(rows.loc[rows["status"] == "PAYABLE", "end_to_end_id"]))
+    to_clear = {r.end_to_end_id: codes_to_clear(r.status, findings.get((int(r.submission_id), int(r.row_no)), []))
+                for r in rows.itertuples(index=False)}
+    partial = rows[rows["status"] == "PAYABLE"]
+    unpaid = unpaid_amounts(partial, {e2e: set(to_clear[e2e] or ()) for e2e in partial["end_to_end_id"]}, rejected)
     holds = []
-    for r in held.itertuples(index=False):
+    for r in rows.itertuples(index=False):
         row_findings = findings.get((int(r.submission_id), int(r.row_no)), [])
         codes = sorted({e.code for e in row_findings if e.severity == "HOLD"})
+        clears = to_clear[r.end_to_end_id]
         c = cleared.get(r.end_to_end_id)
         holds.append({
-            "end_to_end_id": r.end_to_end_id, "branch_code": r.branch_code, "pension_id": r.pension_id,
-            "national_id": r.national_id, "full_name": r.full_name, "net_amount": int(r.net_amount),
-            "account_code": r.account_code, "bank_code": r.bank_code, "submission_id": int(r.submission_id),
-            "row_no": int(r.row_no), "codes": codes, "clearable_by": sorted(roles_for(codes)),
+            "end_to_end_id": r.end_to_end_id, "status": r.status, "branch_code": r.branch_code,
+            "pension_id": r.pension_id, "national_id": r.national_id, "full_name": r.full_name,
+            "net_amount": int(r.net_amount), "account_code": r.account_code, "bank_code": r.bank_code,
+            "submission_id": int(r.submission_id), "row_no": int(r.row_no), "codes": codes,
+            "clears": clears or [], "clearable_by": sorted(roles_for(clears)) if clears else [],
+            "not_clearable": _why_not(clears),
+            "supplementary_amount": 0 if not clears else int(r.net_amount) if r.status == "HOLD"
+            else unpaid.get(r.end_to_end_id, 0),
             "findings": [_finding(e) for e in row_findings],
             "clearance": clearance_view(c) if c is not None else None,
         })
     open_ = [h for h in holds if h["clearance"] and h["clearance"]["paid_in_run_id"] is None
              and h["clearance"]["closed_in_run_id"] is None]
+    whole = payments[payments["status"] == "HOLD"]
     return {"run_id": run.id, "period": run.period, "kind": run.kind, "status": run.status,
-            "clearable": run.status == "released", "held_count": len(holds),
-            "held_total": exact_sum(held["net_amount"].to_numpy()),
+            "clearable": run.status == "released", "held_count": len(whole),
+            "held_total": exact_sum(whole["net_amount"].to_numpy()),
             "cleared_count": sum(1 for h in holds if h["clearance"]), "awaiting_payment_count": len(open_),
+            "awaiting_payment_total": sum(h["supplementary_amount"] for h in open_),
             "holds": holds}
 
 
@@ -172,8 +246,8 @@ def clear_hold(ctx: Context, run_id: int, end_to_end_id: str, *, user: str, just
         row = rows.iloc[0]
         findings = findings_by_row(session, run.id).get((int(row["submission_id"]), int(row["row_no"])), [])
         # a PAYABLE payment is cleared only for what of it was not paid (PARTIAL_CODES)
-        partial = row["status"] == "PAYABLE" and any(e.code in PARTIAL_CODES for e in findings)
-        if row["status"] != "HOLD" and not partial:
+        codes = codes_to_clear(str(row["status"]), findings)
+        if codes is None:
             why = ("a BLOCK is never paid and never cleared" if row["status"] == "BLOCK"
                    else "it was paid by this run; there is nothing to clear")
             raise WrongState("NOT_HELD", f"{what} is {row['status']}, not HOLD: {why}")
@@ -193,7 +267,6 @@ def clear_hold(ctx: Context, run_id: int, end_to_end_id: str, *, user: str, just
             if is_open(c):
                 raise WrongState("ALREADY_CLEARED", f"{what} is already cleared on run {c.run_id} by {c.cleared_by} "
                                  f"(clearance {c.id}) and awaits a supplementary run")
-        codes = sorted({e.code for e in findings if e.severity == "HOLD" and (e.code in PARTIAL_CODES or not partial)})
         if not codes:
             raise WrongState("NO_HOLD_FINDING", f"{what} is HOLD but the run records no HOLD finding on it; "
                              "nothing names what is being cleared")

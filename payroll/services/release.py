@@ -15,10 +15,13 @@ nothing is released.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -156,10 +159,62 @@ def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
         (archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256 for f in recorded)
 
 
-def _stage(ctx: Context) -> Path:
-    staging = ctx.home / "releases" / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
-    return staging
+STAGING = ".staging-"  # + the pid of the releasing process + a random suffix
+
+
+@contextmanager
+def _staging(ctx: Context) -> Iterator[Path]:
+    """A new staging folder, locked (flock on the folder) until the files in it are archived or dropped,
+    then removed. Staging folders that a killed release left are removed first."""
+    releases = ctx.home / "releases"
+    releases.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(releases)
+    staging = releases / f"{STAGING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    fd = os.open(staging, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)  # the lock goes with it; so it does when the process is killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_staging(releases: Path) -> list[str]:
+    """Remove the staging folders of releases that died (kill -9, a power cut) before archiving their
+    files; return their names. A folder is stale only when no process holds its lock (a release in
+    progress does, in this process or another, on this host or on another sharing the home) and the
+    process named in it is gone (it may have made the folder and not locked it yet)."""
+    removed = []
+    for path in sorted(releases.glob(f"{STAGING}*")):
+        pid = path.name[len(STAGING):].split("-", 1)[0]
+        if not path.is_dir() or (pid.isdigit() and 0 < int(pid) and _alive(int(pid))):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # removed meanwhile by another release
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _settlement(session: Session, run: Run) -> tuple[list[int], list[int]]:
@@ -229,12 +284,9 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
         else:
             require_current(session, run)
             settlement = _settlement(session, run) if run.kind == "supplementary" else None
-            staging = _stage(ctx)
-            try:
+            with _staging(ctx) as staging:
                 files = generate_files(ctx, session, run, staging)
                 replace_dir_atomic(staging, archive)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
             if settlement is None:
                 session.add(PeriodRelease(period=run.period, run_id=run.id))
                 try:
@@ -285,8 +337,7 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
 
 def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[ReleasedFile], archive: Path) -> None:
     """The archive is missing or altered: regenerate it and accept it only if every hash matches."""
-    staging = _stage(ctx)
-    try:
+    with _staging(ctx) as staging:
         generate_files(ctx, session, run, staging)
         want = {f.file_name: f.sha256 for f in recorded}
         got = {name: sha256_file(staging / name) for name in want}
@@ -294,8 +345,6 @@ def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[Re
             raise Refused("ARCHIVE_CHANGED", f"the archived files of run {run.id} were altered and regenerating "
                           "them does not reproduce the recorded hashes; nothing was returned")
         replace_dir_atomic(staging, archive)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def verify_release(directory: Path, public_key: Path) -> dict[str, Any]:

@@ -67,6 +67,12 @@ def load_run(session: Session, run_id: int, lock: bool = False) -> Run:
     return run
 
 
+def released_period(session: Session, period: str) -> PeriodRelease | None:
+    """The release of `period` if it was released: a released period is never paid again, so nothing
+    more is made for it (a run, a branch list); what it missed is paid by a supplementary run."""
+    return session.get(PeriodRelease, period)
+
+
 def history_before(session: Session, period: Period) -> History:
     """Every run released for a period before `period` (main and supplementary), oldest first; each
     payments file is verified against the hash recorded when the run was made."""
@@ -157,7 +163,7 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
         require_role(who, RUN_MAKERS, "creating a payment run")
         if reuse and (same := _same_run(session, str(per))) is not None:
             return {**run_view(same), "reused": True}
-        if session.get(PeriodRelease, str(per)) is not None:
+        if released_period(session, str(per)) is not None:
             raise WrongState("PERIOD_RELEASED", f"period {per} was already released; it is never paid twice")
         subs = _approved_submissions(session, str(per))
         if not subs:
@@ -193,7 +199,7 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
     payable = payments[payments["status"] == "PAYABLE"]
 
     with ctx.uow() as session:
-        if session.get(PeriodRelease, str(per)) is not None:
+        if released_period(session, str(per)) is not None:
             raise WrongState("PERIOD_RELEASED", f"period {per} was released while this run was being made")
         for old in session.execute(select(Run).where(Run.period == str(per), Run.status.in_(UNRELEASED))
                                    .with_for_update()).scalars():

@@ -2,7 +2,8 @@
 
 A submission stores the raw file and its accepted rows as content-addressed objects; the database
 records their hashes. Approvals bind to the raw file's hash. An accepted new version supersedes the
-branch's previous version for the period (which stays in history, its approvals void with it).
+branch's previous version for the period (which stays in history, its approvals void with it). Once
+the period is released no list is taken for it (PERIOD_RELEASED): the paid list is never superseded.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
 from payroll.intake import IntakeResult, Limits, read_payee_file, safe_file_name
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
+from payroll.services.runs import released_period
 from payroll.store.files import put_object, put_table, read_source, sha256_bytes, source_info
-from payroll.store.models import Approval, Branch, IntakeError, Submission
+from payroll.store.models import Approval, Branch, IntakeError, Run, Submission
 
 LIVE = ("accepted", "approved")  # versions that count for a branch and period
 
@@ -133,13 +135,28 @@ def _check_submitter(ctx: Context, branch: str, user: str) -> Actor:
         return who
 
 
+def refuse_if_released(session: Session, per: Period) -> None:
+    """Refuse a branch list for a period already released: it could never be paid (no run is made for a
+    released period) and must not supersede the list that was paid. The period's runs are locked first,
+    so a release in progress (it holds its run's lock) is waited for and then seen."""
+    session.execute(select(Run.id).where(Run.period == str(per)).order_by(Run.id).with_for_update()).all()
+    released = released_period(session, str(per))
+    if released is not None:
+        raise WrongState("PERIOD_RELEASED", f"period {per} was released by run {released.run_id}: a branch list "
+                         "sent now could never be paid, so it is refused and nothing of it is recorded. A late "
+                         f"correction of {per} is paid through its holds: a payment held on run {released.run_id} "
+                         f"is cleared (pension hold clear {released.run_id} END_TO_END_ID) and then paid by a "
+                         f"supplementary run (pension run supplementary --period {per}); anything else goes in "
+                         "the next period's list")
+
+
 def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, period: str, user: str,
                  declared_count: int | None = None, declared_total: int | None = None,
                  encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
     """Submit a branch list given as bytes (the inbox's and the API's way in). `file_name` is only a
     name, stored and shown: one with a folder, '..' or control characters is refused. Returns the
     receipt; raises Refused (and stores nothing) when the name is unsafe, the submitter may not
-    submit or the file is over the size limit."""
+    submit, the file is over the size limit or the period is already released."""
     per = Period.parse(period)
     safe_file_name(file_name)
     check_file_size(len(data), file_name, ctx.settings.max_file_bytes)
@@ -162,6 +179,7 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
         if same is not None:
             return receipt(session, same, duplicate=True,
                            note=f"these exact bytes are already submission {same.id}; nothing new was stored")
+        refuse_if_released(session, per)  # after the duplicate: a resumed flow re-sends the paid list
 
     with ctx.uow() as session:
         system = session.get(Branch, branch).system  # type: ignore[union-attr]  # checked above
@@ -177,6 +195,7 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
     validation = _keep_validation(ctx, result, branch, str(per))
 
     with ctx.uow() as session:
+        refuse_if_released(session, per)  # released while the file was read: not stored, nothing superseded
         version = (session.execute(select(func.max(Submission.version)).where(
             Submission.branch_code == branch, Submission.period == str(per))).scalar() or 0) + 1
         sub = Submission(

@@ -33,11 +33,11 @@ from payroll.catalog import severity
 from payroll.checks import NO_ROW
 from payroll.checks.pipeline import ROW_CHECKS, run_checks
 from payroll.errors import PolicyViolation, Refused, WrongState
-from payroll.legs import DEDICATED, LEG_EXCESS, ORDINARY, paid_total, split_over_cap, with_excess_columns
+from payroll.legs import LEG_EXCESS, paid_total, split_over_cap
 from payroll.payments import PAYMENTS_SCHEMA, to_table, totals_by
 from payroll.period import Period
 from payroll.services.context import Context, actor
-from payroll.services.holds import PARTIAL_CODES, open_clearances
+from payroll.services.holds import open_clearances, rejected_of, unpaid_amounts
 from payroll.services.release import run_transfers
 from payroll.services.runs import UNRELEASED, load_run, reference_for, run_state, run_view
 from payroll.store.files import put_table, read_table_verified
@@ -90,27 +90,9 @@ def rejected_amounts(session: Session, taken: list[HoldClearance]) -> dict[str, 
     """For each cleared payment a bank rejected (BANK_REJECTED), what the banks rejected of it."""
     out: dict[str, int] = {}
     for c in taken:
-        if "BANK_REJECTED" not in json.loads(c.codes):
-            continue
-        legs = [c.end_to_end_id + s for s in ("", DEDICATED, ORDINARY)]
-        amounts = session.execute(select(TransferStatus.amount).where(
-            TransferStatus.run_id == c.run_id, TransferStatus.end_to_end_id.in_(legs),
-            TransferStatus.outcome == "rejected")).scalars()
-        out[c.end_to_end_id] = out.get(c.end_to_end_id, 0) + sum(int(a) for a in amounts)
-    return out
-
-
-def unpaid_amounts(rows: pd.DataFrame, cleared_codes: dict[str, set[str]], rejected: dict[str, int]) -> dict[str, int]:
-    """What a supplementary run pays of each cleared payment that its run paid in part (PARTIAL_CODES):
-    what the banks rejected, plus a held excess over the dedicated account's cap; never the part paid."""
-    out = {}
-    rows = with_excess_columns(rows)
-    for e2e, excess, account in zip(rows["end_to_end_id"], rows["excess_amount"], rows["excess_account_code"],
-                                    strict=True):
-        codes = cleared_codes[e2e] & set(PARTIAL_CODES)
-        if codes:
-            held = int(excess) if "CAP_EXCESS_HELD" in codes and not account else 0
-            out[e2e] = rejected.get(e2e, 0) + held
+        if "BANK_REJECTED" in json.loads(c.codes):
+            out[c.end_to_end_id] = out.get(c.end_to_end_id, 0) + rejected_of(session, c.run_id,
+                                                                              [c.end_to_end_id])[c.end_to_end_id]
     return out
 
 

@@ -741,6 +741,12 @@ def test_uploads_on_the_released_month(world: World, plan: dict) -> None:
     problem(api.upload("clerk-b01", B01, "B01", name="../B01.csv"), 422, "UNSAFE_FILE_NAME")
     problem(api.post("clerk-b01", "/submissions", data={"branch": "B01", "period": "2026-11"}), 422,
             "INVALID_REQUEST")
+    # other bytes for the released period: could never be paid, and would supersede the paid list
+    late = problem(api.upload("clerk-b01", B01, "B01", data=B01.read_bytes() + b"\n", **declared), 409,
+                   "PERIOD_RELEASED")
+    assert f"run {world.run_id}" in late["detail"] and "pension run supplementary" in late["detail"]
+    problem(api.upload("clerk-b02", B02, "B02", data=B02.read_bytes() + b"\n"), 409, "PERIOD_RELEASED")
+    assert ok(api.get("audit-1", f"/submissions/{world.submissions['B01']}"))["state"] == "approved"
     assert ok(api.get("audit-1", "/submissions"))["total"] == 9  # nothing was stored
 
     with world.other_app(max_file_bytes=1000) as small:

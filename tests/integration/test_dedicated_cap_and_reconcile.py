@@ -256,3 +256,56 @@ def test_a_held_excess_cleared_without_an_ordinary_account_is_held_again_not_pai
     sup = services.create_supplementary_run(kr, "2026-11", user="fin-b")
     assert (sup["payable_count"], sup["payable_total"], sup["held_count"]) == (0, 0, 1)
     assert sup["exceptions"] == {"CAP_EXCESS_HELD": 1}  # to be cleared on this run once there is an account
+
+
+def test_the_hold_list_shows_what_the_bank_held_who_clears_it_and_what_a_supplementary_run_pays(
+        kr: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    run, released = _release(kr)
+    rid = run["run_id"]
+    got = _transfers(released)
+    by_bank = {v[0]: e for e, v in got.items()}
+    kim_ordinary, park = by_bank["020"], by_bank["011"]
+    lee = by_bank["004"][:-2]
+    rejected = _pain002(tmp_path / "woori.xml", "WOORI-STS-1", got[kim_ordinary][2],
+                        [(kim_ordinary, "RJCT", "AC04", 650_000, "KRW", "account closed 2026-11-20")])
+    services.reconcile(kr, rid, rejected, user="fin-b")
+    services.reconcile(kr, rid, _pain002(tmp_path / "nh.xml", "NH-STS-1", got[park][2],
+                                         [(park, "ACSC", None, 900_001, "KRW")]), user="fin-b")
+    kim = kim_ordinary[:-2]
+
+    listed = services.list_holds(kr, rid)
+    rows = {h["end_to_end_id"]: h for h in listed["holds"]}
+    assert (listed["held_count"], listed["held_total"]) == (0, 0)  # no row of the run is HOLD as a whole
+    assert set(rows) == {kim, lee, park}
+    assert (rows[kim]["status"], rows[kim]["codes"], rows[kim]["clearable_by"]) == \
+        ("PAYABLE", ["BANK_REJECTED"], ["finance_lead"])
+    assert (rows[kim]["net_amount"], rows[kim]["supplementary_amount"], rows[kim]["clearance"]) == \
+        (2_500_000, 650_000, None)  # the rejected leg, never the capped part the bank paid
+    assert [f["detail"]["reason_code"] for f in rows[kim]["findings"] if f["code"] == "BANK_REJECTED"] == ["AC04"]
+    assert (rows[lee]["codes"], rows[lee]["clearable_by"], rows[lee]["supplementary_amount"]) == \
+        (["CAP_EXCESS_HELD"], ["finance_lead"], 150_000)
+    # paid, with an amount query: listed, but nothing for a clearance or a supplementary run to pay
+    assert (rows[park]["codes"], rows[park]["clearable_by"], rows[park]["supplementary_amount"]) == \
+        (["BANK_AMOUNT_MISMATCH"], [], 0)
+    assert "not paid again" in rows[park]["not_clearable"]
+
+    services.clear_hold(kr, rid, kim, user="lead-a", justification="new ordinary account 023 registered by payee")
+    after = {h["end_to_end_id"]: h for h in services.list_holds(kr, rid)["holds"]}
+    assert after[kim]["clearance"]["cleared_by"] == "lead-a" and after[kim]["clearance"]["paid_in_run_id"] is None
+    assert after[kim]["clearance"]["codes"] == ["BANK_REJECTED"] and after[kim]["supplementary_amount"] == 650_000
+    summary = services.list_holds(kr, rid)
+    assert (summary["cleared_count"], summary["awaiting_payment_count"], summary["awaiting_payment_total"]) == \
+        (1, 1, 650_000)
+
+    monkeypatch.setenv("PENSION_HOME", str(kr.home))
+    monkeypatch.setenv("PENSION_DB_URL", kr.settings.database_url)
+    monkeypatch.setenv("PENSION_COUNTRY", "KR")
+    from payroll import cli
+
+    capsys.readouterr()
+    assert cli.main(["hold", "list", str(rid)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if kim in x)
+    assert "BANK_REJECTED" in line and "clearable by finance_lead" in line and "cleared by lead-a" in line
+    assert "supplementary run pays 650,000" in line
+    assert "awaiting payment 650,000" in out.splitlines()[0]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -238,3 +241,58 @@ def test_two_releases_at_once_release_once(ctx: Context, plan: dict) -> None:
     assert results[0]["files"] == results[1]["files"]
     with ctx.uow() as s:
         assert s.execute(select(func.count()).select_from(PeriodRelease)).scalar_one() == 1
+
+
+_HOLDER = """
+import fcntl, os, sys, time
+path = sys.argv[1]
+os.mkdir(path)
+fd = os.open(path, os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+open(os.path.join(path, "PAIN001-BANK.xml"), "w").write("<Document>")  # half written
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+def test_a_release_removes_the_staging_folders_a_killed_release_left_and_no_other(
+        ctx: Context, plan: dict) -> None:
+    run = month.approved_run(ctx, plan)
+    releases = ctx.home / "releases"
+    releases.mkdir(parents=True)
+    stale = releases / f".staging-{_dead_pid()}-0badc0de"  # a release killed with -9 half-way
+    stale.mkdir()
+    (stale / "PAIN001-BANK.xml").write_text("<Document><CstmrCdtTrfInitn><GrpHdr>", encoding="utf-8")
+    (stale / "manifest.json.tmp").write_text("{", encoding="utf-8")
+    # a release in progress in another process (on another host sharing the home: a pid unknown here) holds
+    # its folder's lock; one just made by a live process on this host may not be locked yet
+    locked = releases / f".staging-{_dead_pid()}-11111111"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(locked)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        unlocked = releases / f".staging-{holder.pid}-22222222"
+        unlocked.mkdir()
+        done = month.release(ctx, plan, run["run_id"])
+        assert not stale.exists()
+        assert (locked / "PAIN001-BANK.xml").read_text(encoding="utf-8") == "<Document>" and unlocked.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in releases.iterdir()) == sorted(
+        [f"run-{run['run_id']}", locked.name, unlocked.name])
+    pub = signing.public_key_path(ctx.settings.release_key_path)
+    assert services.verify_release(Path(done["archive"]), pub)["ok"]
+    with ctx.uow() as s:
+        assert s.get(Run, run["run_id"]).status == "released"
+    # its process gone, the next release that writes files (a lost archive regenerated here) removes the
+    # once-locked folder too
+    shutil.rmtree(done["archive"])
+    again = month.release(ctx, plan, run["run_id"])
+    assert again["already_released"] and not locked.exists() and not unlocked.exists()
+    assert again["files"] == done["files"]

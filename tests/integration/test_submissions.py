@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,59 @@ def test_an_approvers_comment_stays_with_the_signature(ctx: Context, plan: dict)
     with ctx.uow() as s:
         entry = s.execute(select(AuditEntry).where(AuditEntry.action == "submission.approve")).scalar_one()
         assert '"comment": "totals match the ledger"' in entry.detail or "totals match the ledger" in entry.detail
+
+
+def _released_b01(ctx: Context, plan: dict) -> tuple[int, int]:
+    """B01's list submitted, approved, run and released alone; returns (submission id, run id)."""
+    count, total = _declared(plan)
+    sid = _submit(ctx, declared_count=count, declared_total=total)["submission_id"]
+    for user in plan["submission_approvals"]["B01"]:
+        services.approve_submission(ctx, sid, user=user)
+    run = services.create_run(ctx, "2026-11", user="fin-1")
+    for user in ("fin-2", "fin-3"):
+        services.approve_run(ctx, run["run_id"], user=user)
+    services.release_run(ctx, run["run_id"], user="fin-1")
+    return sid, run["run_id"]
+
+
+def _stored(ctx: Context) -> list[str]:
+    return sorted(str(p.relative_to(ctx.home)) for p in ctx.home.rglob("*") if p.is_file()
+                  and p.relative_to(ctx.home).parts[0] in ("raw", "rows", "validations", "datadocs"))
+
+
+def test_a_list_for_a_released_period_is_refused_and_the_paid_list_stays_approved(
+        ctx: Context, plan: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sid, rid = _released_b01(ctx, plan)
+    changed = tmp_path / "B01.csv"
+    lines = B01.read_text(encoding="utf-8").splitlines(keepends=True)
+    changed.write_text("".join(lines[:-1]), encoding="utf-8")  # a late correction: the last payee dropped
+    before = (_rows(ctx, Submission), _rows(ctx, AuditEntry), _stored(ctx))
+
+    with pytest.raises(Refused) as e:
+        _submit(ctx, changed)
+    assert e.value.code == "PERIOD_RELEASED"
+    # it says where late corrections go: a hold cleared on the released run, then a supplementary run
+    assert f"run {rid}" in e.value.message and "pension hold clear" in e.value.message
+    assert "pension run supplementary --period 2026-11" in e.value.message
+    with pytest.raises(Refused) as e:  # a branch that sent nothing before the release: the same
+        _submit(ctx, SAMPLE / "branches" / "B02.csv", branch="B02")
+    assert e.value.code == "PERIOD_RELEASED"
+    with ctx.uow() as s:
+        paid = s.get(Submission, sid)
+        assert (paid.status, paid.status_reason) == ("approved", None)
+    assert (_rows(ctx, Submission), _rows(ctx, AuditEntry), _stored(ctx)) == before  # nothing stored
+    assert _submit(ctx)["duplicate"] is True  # the paid bytes again: the paid list's receipt, as before
+
+    # the command line: exit 1 with the code, and nothing stored either
+    monkeypatch.setenv("PENSION_HOME", str(ctx.home))
+    monkeypatch.setenv("PENSION_DB_URL", ctx.settings.database_url)
+    from payroll import cli
+
+    capsys.readouterr()
+    args = ["submit", str(changed), "--branch", "B01", "--period", "2026-11", "--as", "clerk-b01"]
+    assert cli.main([*args, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "PERIOD_RELEASED"
+    assert cli.main(args) == 1
+    assert capsys.readouterr().err.startswith("refused [PERIOD_RELEASED]: period 2026-11 was released")
+    assert (_rows(ctx, Submission), _rows(ctx, AuditEntry), _stored(ctx)) == before
