@@ -22,6 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from payroll.store.files import make_private_dir, write_atomic
+
 SIGNATURE_SUFFIX = ".sig"
 
 
@@ -35,17 +37,18 @@ def public_key_path(private_path: Path) -> Path:
 
 
 def ensure_key(path: Path) -> Ed25519PrivateKey:
-    """The private key at `path`; created (0600) with its public key beside it when there is none."""
+    """The private key at `path`; created (0600, in a 0700 folder) with its public key beside it when
+    there is none."""
     if path.exists():
         return load_private_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    public_key_path(path).write_bytes(public_pem(key.public_key()))
+    write_atomic(public_key_path(path), public_pem(key.public_key()))
     return key
 
 

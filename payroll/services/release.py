@@ -40,7 +40,13 @@ from payroll.period import Period
 from payroll.services.context import Context, actor
 from payroll.services.holds import lock_period, read_payments
 from payroll.services.runs import load_run, require_current, run_state
-from payroll.store.files import read_table_verified, replace_dir_atomic, sha256_file, write_atomic
+from payroll.store.files import (
+    make_private_dir,
+    read_table_verified,
+    replace_dir_atomic,
+    sha256_file,
+    write_atomic,
+)
 from payroll.store.models import Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
 
 MANIFEST = "manifest.json"
@@ -158,7 +164,7 @@ def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
 
 def _stage(ctx: Context) -> Path:
     staging = ctx.home / "releases" / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
+    make_private_dir(staging)
     return staging
 
 

@@ -34,6 +34,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from payroll.config import Settings
 from payroll.errors import TooManyAttempts, Unauthenticated
+from payroll.store.files import make_private_dir
 
 COOKIE = "pension_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -43,7 +44,7 @@ CSRF_FIELD = "csrf_token"
 def load_secret(path: Path) -> bytes:
     """The signing secret, made (0600) on first use."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, secrets.token_hex(32).encode())
