@@ -44,6 +44,7 @@ from payroll.store.files import (
     make_private_dir,
     read_table_verified,
     replace_dir_atomic,
+    sha256_bytes,
     sha256_file,
     write_atomic,
 )
@@ -132,7 +133,7 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     if total != run.payable_total or count != transfers:
         raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} transfers for {total}, the run says "
                       f"{transfers} transfers for {run.payable_total}; nothing was released")
-    key = signing.ensure_key(s.release_key_path)
+    key = _release_key(ctx, session)
     manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
                 "currency": ctx.country.currency, "debtor_account": s.debtor_account, "run_sha256": run.content_sha256,
                 "payments": run.payable_count, "transactions": count, "control_sum": total, "files": files,
@@ -145,6 +146,30 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     write_atomic(staging / MANIFEST, data)
     write_atomic(staging / (MANIFEST + signing.SIGNATURE_SUFFIX), signing.sign(key, data))
     return files
+
+
+def _release_key(ctx: Context, session: Session) -> signing.Ed25519PrivateKey:
+    """The release key; made only for the first signed release (payroll.signing.ensure_key)."""
+    path = ctx.settings.release_key_path
+    return signing.ensure_key(path, None if path.exists() else _key_on_record(session))
+
+
+def _key_on_record(session: Session) -> str | None:
+    """The key id the latest signed release on record names (its archived manifest, read only if its bytes
+    hash to what the database recorded); None when no release was signed yet."""
+    for run_id, release_dir, manifest_sha in session.execute(
+            select(Run.id, Run.release_dir, Run.manifest_sha256).where(Run.manifest_sha256.is_not(None))
+            .order_by(Run.id.desc())):
+        try:
+            data = (Path(release_dir) / MANIFEST).read_bytes()
+            if sha256_bytes(data) != manifest_sha:
+                raise ValueError("altered")
+            manifest = json.loads(data)
+        except (OSError, TypeError, ValueError):
+            return f"(unknown: the manifest of released run {run_id} cannot be read)"
+        if "signature" in manifest:  # runs released before manifests were signed name no key
+            return str(manifest["signature"]["key_id"])
+    return None
 
 
 def _signed(manifest: Path) -> bool:

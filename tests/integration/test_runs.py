@@ -217,6 +217,43 @@ def test_a_lost_archive_is_regenerated_to_the_recorded_hashes(ctx: Context, plan
     assert _sha(victim) == first["files"][0]["sha256"] == again["files"][0]["sha256"]
 
 
+def test_a_deleted_release_key_is_refused_and_never_replaced(ctx: Context, plan: dict) -> None:
+    """Once a release is signed, the key id is on record: a missing key refuses the next release
+    (SIGNING_KEY_MISSING, naming the key's path and that key id) and no new key pair is written."""
+    september, october = plan["history"]
+    month.load_deaths(ctx, plan, september)
+    first = month.release(ctx, september, month.approved_run(ctx, september)["run_id"])
+    key_path = ctx.settings.release_key_path
+    public = signing.public_key_path(key_path)
+    key_id = json.loads(Path(first["manifest"]).read_bytes())["signature"]["key_id"]
+    pem, public_pem = key_path.read_bytes(), public.read_bytes()
+
+    key_path.unlink()
+    month.load_deaths(ctx, plan, october)
+    run = month.approved_run(ctx, october)
+    with pytest.raises(Refused) as e:
+        month.release(ctx, october, run["run_id"])
+    assert e.value.code == "SIGNING_KEY_MISSING"
+    assert str(key_path) in e.value.message and key_id in e.value.message
+    assert (e.value.detail["key_path"], e.value.detail["key_id"]) == (str(key_path), key_id)
+    assert not key_path.exists() and public.read_bytes() == public_pem  # nothing replaced
+    assert services.show_run(ctx, run["run_id"])["status"] == "approved"
+    assert services.verify_release(Path(first["archive"]), public)["ok"]
+
+    key_path.write_bytes(pem)  # the key restored from its backup: the release goes through, same key
+    second = month.release(ctx, october, run["run_id"])
+    assert json.loads(Path(second["manifest"]).read_bytes())["signature"]["key_id"] == key_id
+    assert services.verify_release(Path(second["archive"]), public)["ok"]
+
+
+def test_a_first_release_creates_the_key(ctx: Context, plan: dict) -> None:
+    key_path = ctx.settings.release_key_path
+    assert not key_path.exists()
+    released = month.release(ctx, plan, month.approved_run(ctx, plan)["run_id"])
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert services.verify_release(Path(released["archive"]), signing.public_key_path(key_path))["ok"]
+
+
 def test_two_releases_at_once_release_once(ctx: Context, plan: dict) -> None:
     run = month.approved_run(ctx, plan)
     results: list[dict] = []
