@@ -180,11 +180,25 @@ def _signed(manifest: Path) -> bool:
         return True  # a missing or unreadable manifest: the archive is not intact either way
 
 
-def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
+def _archive_problems(ctx: Context, run: Run, recorded: list[ReleasedFile], archive: Path) -> list[str]:
+    """What is wrong with a released run's archive, against what the database recorded: the manifest's
+    bytes, then (verify_release) its signature with the release key and every file it lists; [] if intact."""
     manifest = archive / MANIFEST
-    signature = archive / (MANIFEST + signing.SIGNATURE_SUFFIX)
-    return manifest.is_file() and (signature.is_file() or not _signed(manifest)) and all(
-        (archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256 for f in recorded)
+    if not manifest.is_file():
+        return [f"{MANIFEST}: missing"]
+    if run.manifest_sha256 is not None and sha256_file(manifest) != run.manifest_sha256:
+        return [f"{MANIFEST}: its bytes differ from the SHA-256 recorded at release"]
+    altered = [f"{f.file_name}: missing or its bytes differ from the SHA-256 recorded at release"
+               for f in recorded if not (archive / f.file_name).is_file()
+               or sha256_file(archive / f.file_name) != f.sha256]
+    if altered or not _signed(manifest):  # runs released before manifests were signed: hashes only
+        return altered
+    key = ctx.settings.release_key_path
+    public = key if key.exists() else signing.public_key_path(key)
+    if not public.exists():
+        return [f"{MANIFEST + signing.SIGNATURE_SUFFIX}: cannot be checked, the release key {key} is missing"]
+    problems: list[str] = verify_release(archive, public)["problems"]
+    return problems
 
 
 def _stage(ctx: Context) -> Path:
@@ -252,8 +266,9 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
         if run.status == "released":
             recorded = list(session.execute(select(ReleasedFile).where(ReleasedFile.run_id == run.id)
                                             .order_by(ReleasedFile.file_name)).scalars())
-            if not _archive_intact(archive, recorded):
-                _restore_archive(ctx, session, run, recorded, archive)
+            restored = _archive_problems(ctx, run, recorded, archive)
+            if restored:  # rebuilt byte for byte from the recorded data, or refused: never returned altered
+                _restore_archive(ctx, session, run, recorded, archive, restored)
             already = True
         elif run.status != "approved":
             raise WrongState("WRONG_STATE", f"run {run.id} is {run.status}; only an approved run can be released")
@@ -293,7 +308,7 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
                               clearances_closed=settlement[1])
             audit.append(session, actor=user, role=who.role, action="run.release", item_type="run", item_id=run.id,
                          before=before, after=run_state(run), detail=detail)
-            already = False
+            already, restored = False, []
         manifest_sha = run.manifest_sha256
 
     target = Path(out_dir) if out_dir else archive
@@ -305,6 +320,7 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
         "run_id": run_id,
         "status": "released",
         "already_released": already,
+        **({"archive_restored": restored} if restored else {}),
         "archive": str(archive),
         "manifest": str(target / MANIFEST),
         "manifest_sha256": manifest_sha,
@@ -314,16 +330,24 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
     }
 
 
-def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[ReleasedFile], archive: Path) -> None:
-    """The archive is missing or altered: regenerate it and accept it only if every hash matches."""
+def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[ReleasedFile], archive: Path,
+                     problems: list[str]) -> None:
+    """The archive is missing or altered (`problems`): regenerate it and accept it only if every hash
+    matches what was recorded; refuse ARCHIVE_CHANGED, naming what was altered, otherwise."""
     staging = _stage(ctx)
     try:
-        generate_files(ctx, session, run, staging)
+        try:
+            generate_files(ctx, session, run, staging)
+        except Refused as e:
+            raise Refused("ARCHIVE_CHANGED", f"the archive of run {run.id} was altered ({'; '.join(problems)}) and "
+                          f"cannot be rebuilt: {e.message}; nothing was returned", run_id=run.id, problems=problems,
+                          cause=e.code) from None
         want = {f.file_name: f.sha256 for f in recorded}
         got = {name: sha256_file(staging / name) for name in want}
         if got != want or sha256_file(staging / MANIFEST) != run.manifest_sha256:
-            raise Refused("ARCHIVE_CHANGED", f"the archived files of run {run.id} were altered and regenerating "
-                          "them does not reproduce the recorded hashes; nothing was returned")
+            raise Refused("ARCHIVE_CHANGED", f"the archive of run {run.id} was altered ({'; '.join(problems)}) and "
+                          "regenerating it does not reproduce the recorded hashes; nothing was returned",
+                          run_id=run.id, problems=problems)
         replace_dir_atomic(staging, archive)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -254,6 +254,34 @@ def test_a_first_release_creates_the_key(ctx: Context, plan: dict) -> None:
     assert services.verify_release(Path(released["archive"]), signing.public_key_path(key_path))["ok"]
 
 
+def test_a_garbage_signature_is_rebuilt_byte_for_byte_or_refused(ctx: Context, plan: dict, tmp_path: Path) -> None:
+    """Re-releasing checks the archive it returns (reusing verify_release): a replaced signature is
+    rebuilt from the recorded data when that gives the recorded bytes, and refused when it cannot be."""
+    first = month.release(ctx, plan, month.approved_run(ctx, plan)["run_id"])
+    archive = Path(first["archive"])
+    sig = archive / "manifest.json.sig"
+    genuine = sig.read_bytes()
+    sig.write_bytes(b"garbage\n")
+    again = month.release(ctx, plan, first["run_id"], tmp_path / "out")
+    assert again["already_released"] is True
+    assert sig.read_bytes() == genuine == (tmp_path / "out" / "manifest.json.sig").read_bytes()
+    assert any("manifest.json" in p for p in again["archive_restored"])
+    assert services.verify_release(archive, signing.public_key_path(ctx.settings.release_key_path))["ok"]
+    assert "archive_restored" not in month.release(ctx, plan, first["run_id"])  # intact: nothing to say
+
+    # without the key the signature cannot be made again: refused, nothing returned as the release
+    sig.write_bytes(b"garbage\n")
+    pem = ctx.settings.release_key_path.read_bytes()
+    ctx.settings.release_key_path.unlink()
+    with pytest.raises(Refused) as e:
+        month.release(ctx, plan, first["run_id"], tmp_path / "out2")
+    assert e.value.code == "ARCHIVE_CHANGED" and "manifest.json" in e.value.message
+    assert e.value.detail["cause"] == "SIGNING_KEY_MISSING"
+    assert not (tmp_path / "out2").exists() and not ctx.settings.release_key_path.exists()
+    ctx.settings.release_key_path.write_bytes(pem)
+    assert month.release(ctx, plan, first["run_id"])["already_released"] and sig.read_bytes() == genuine
+
+
 def test_two_releases_at_once_release_once(ctx: Context, plan: dict) -> None:
     run = month.approved_run(ctx, plan)
     results: list[dict] = []
