@@ -211,7 +211,7 @@ def render_data_docs(result: dict[str, Any], out_path: Path, title: str) -> Path
             f.write(html)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes it 0600, kept: the page quotes unexpected values, national ids among them
+        # mkstemp makes it 0600, kept: the page may quote a failing expectation's values, national ids too
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
