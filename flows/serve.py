@@ -22,6 +22,7 @@ from payroll.config import Settings, load_settings
 from payroll.country import profile
 from payroll.errors import Refused
 from payroll.services.inbox import DEFAULT_SETTLE_SECONDS, default_inbox
+from payroll.store.files import make_private_dir
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -36,8 +37,9 @@ def prefect_environment(settings: Settings, *, quiet: bool = True) -> None:
     """Prefect's home beside the engine's, no telemetry (no network here), quiet logs unless serving;
     whatever the environment already says wins."""
     os.environ.setdefault("PREFECT_HOME", str(settings.resolved_home / "prefect"))
-    # Prefect makes only the last folder of its home; the temporary server cannot start without it
-    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+    # Prefect makes only the last folder of its home; the temporary server cannot start without it. 0700:
+    # its database keeps flow parameters and results (what it writes inside is covered by the folder)
+    make_private_dir(Path(os.environ["PREFECT_HOME"]).expanduser())
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if quiet else "INFO")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")

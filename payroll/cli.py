@@ -279,6 +279,8 @@ def release(run_id: int, as_: AsOpt,
     _execute(json_out, lambda ctx: services.release_run(ctx, run_id, user=as_, out_dir=out),
              lambda r: "\n".join([f"run {r['run_id']} released" + (" (already; same files)" if r["already_released"]
                                                                     else "")]
+                                 + [f"  archive rebuilt byte for byte from the record; it was altered: {p}"
+                                    for p in r.get("archive_restored", [])]
                                  + [f"  {f['path']}: {f['transactions']} transfers, {_n(f['control_sum'])}"
                                     for f in r["files"]] + [f"  manifest {r['manifest']} (signed)"]))
 

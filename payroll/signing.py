@@ -9,6 +9,10 @@ A manifest names the key it was signed with (``key_id``: the first 16 hex digits
 raw public key). The signature is detached, in ``manifest.json.sig``: base64 of the 64-byte Ed25519
 signature of the manifest file's exact bytes. Ed25519 signatures are deterministic (RFC 8032), so a
 re-release produces the same signature byte for byte.
+
+Once a release is signed, its key id is on record (in the manifest, whose hash the database keeps): a
+missing key is then an error (SIGNING_KEY_MISSING), never replaced by a new pair, which would overwrite
+the public key the banks verify the earlier releases with. Only the first release may create the key.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from payroll.errors import Refused
+from payroll.store.files import make_private_dir, write_atomic
+
 SIGNATURE_SUFFIX = ".sig"
 
 
@@ -34,18 +41,25 @@ def public_key_path(private_path: Path) -> Path:
     return private_path.with_name(private_path.name.removesuffix(".pem") + ".pub.pem")
 
 
-def ensure_key(path: Path) -> Ed25519PrivateKey:
-    """The private key at `path`; created (0600) with its public key beside it when there is none."""
+def ensure_key(path: Path, on_record: str | None = None) -> Ed25519PrivateKey:
+    """The private key at `path`; created (0600, in a 0700 folder) with its public key beside it when
+    there is none and no release was signed yet. `on_record`: the key id a release on record was signed
+    with; then a missing key is refused (SIGNING_KEY_MISSING), never made anew."""
     if path.exists():
         return load_private_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if on_record is not None:
+        raise Refused("SIGNING_KEY_MISSING", f"the release signing key {path} is missing, and releases on record "
+                      f"were signed with key {on_record}: restore that key from its backup (or point "
+                      "PENSION_SIGNING_KEY_FILE at it); a new key is never made in its place, since the banks "
+                      "verify the earlier releases with its public half", key_path=str(path), key_id=on_record)
+    make_private_dir(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    public_key_path(path).write_bytes(public_pem(key.public_key()))
+    write_atomic(public_key_path(path), public_pem(key.public_key()))
     return key
 
 

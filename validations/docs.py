@@ -204,14 +204,14 @@ def render_data_docs(result: dict[str, Any], out_path: Path, title: str) -> Path
     """Write the Data Docs page of ``result`` to ``out_path`` (atomically); return the path."""
     out_path = Path(out_path)
     html = render_html(result, title)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(html)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the page holds no personal data
+        # mkstemp makes it 0600, kept: the page may quote a failing expectation's values, national ids too
         os.replace(tmp, out_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

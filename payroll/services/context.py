@@ -15,6 +15,7 @@ from payroll.config import Settings, load_settings
 from payroll.country import CountryProfile, profile
 from payroll.errors import NotFound, Refused
 from payroll.store.db import current_revision, head_revision, make_engine, unit_of_work
+from payroll.store.files import make_private_dir
 from payroll.store.models import Approval, ApprovalLevel, User
 
 
@@ -22,7 +23,7 @@ class Context:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
         self.home: Path = self.settings.resolved_home
-        self.home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.home)  # 0700: it holds national ids, names and accounts
         self.country: CountryProfile = profile(self.settings.country)
 
     @cached_property

@@ -43,7 +43,14 @@ from payroll.period import Period
 from payroll.services.context import Context, actor
 from payroll.services.holds import lock_period, read_payments
 from payroll.services.runs import load_run, require_current, run_state
-from payroll.store.files import read_table_verified, replace_dir_atomic, sha256_file, write_atomic
+from payroll.store.files import (
+    make_private_dir,
+    read_table_verified,
+    replace_dir_atomic,
+    sha256_bytes,
+    sha256_file,
+    write_atomic,
+)
 from payroll.store.models import Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
 
 MANIFEST = "manifest.json"
@@ -129,7 +136,7 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     if total != run.payable_total or count != transfers:
         raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} transfers for {total}, the run says "
                       f"{transfers} transfers for {run.payable_total}; nothing was released")
-    key = signing.ensure_key(s.release_key_path)
+    key = _release_key(ctx, session)
     manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
                 "currency": ctx.country.currency, "debtor_account": s.debtor_account, "run_sha256": run.content_sha256,
                 "payments": run.payable_count, "transactions": count, "control_sum": total, "files": files,
@@ -144,6 +151,30 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     return files
 
 
+def _release_key(ctx: Context, session: Session) -> signing.Ed25519PrivateKey:
+    """The release key; made only for the first signed release (payroll.signing.ensure_key)."""
+    path = ctx.settings.release_key_path
+    return signing.ensure_key(path, None if path.exists() else _key_on_record(session))
+
+
+def _key_on_record(session: Session) -> str | None:
+    """The key id the latest signed release on record names (its archived manifest, read only if its bytes
+    hash to what the database recorded); None when no release was signed yet."""
+    for run_id, release_dir, manifest_sha in session.execute(
+            select(Run.id, Run.release_dir, Run.manifest_sha256).where(Run.manifest_sha256.is_not(None))
+            .order_by(Run.id.desc())):
+        try:
+            data = (Path(release_dir) / MANIFEST).read_bytes()
+            if sha256_bytes(data) != manifest_sha:
+                raise ValueError("altered")
+            manifest = json.loads(data)
+        except (OSError, TypeError, ValueError):
+            return f"(unknown: the manifest of released run {run_id} cannot be read)"
+        if "signature" in manifest:  # runs released before manifests were signed name no key
+            return str(manifest["signature"]["key_id"])
+    return None
+
+
 def _signed(manifest: Path) -> bool:
     """Whether the manifest names a signature: runs released before manifests were signed have none."""
     try:
@@ -152,11 +183,25 @@ def _signed(manifest: Path) -> bool:
         return True  # a missing or unreadable manifest: the archive is not intact either way
 
 
-def _archive_intact(archive: Path, recorded: list[ReleasedFile]) -> bool:
+def _archive_problems(ctx: Context, run: Run, recorded: list[ReleasedFile], archive: Path) -> list[str]:
+    """What is wrong with a released run's archive, against what the database recorded: the manifest's
+    bytes, then (verify_release) its signature with the release key and every file it lists; [] if intact."""
     manifest = archive / MANIFEST
-    signature = archive / (MANIFEST + signing.SIGNATURE_SUFFIX)
-    return manifest.is_file() and (signature.is_file() or not _signed(manifest)) and all(
-        (archive / f.file_name).is_file() and sha256_file(archive / f.file_name) == f.sha256 for f in recorded)
+    if not manifest.is_file():
+        return [f"{MANIFEST}: missing"]
+    if run.manifest_sha256 is not None and sha256_file(manifest) != run.manifest_sha256:
+        return [f"{MANIFEST}: its bytes differ from the SHA-256 recorded at release"]
+    altered = [f"{f.file_name}: missing or its bytes differ from the SHA-256 recorded at release"
+               for f in recorded if not (archive / f.file_name).is_file()
+               or sha256_file(archive / f.file_name) != f.sha256]
+    if altered or not _signed(manifest):  # runs released before manifests were signed: hashes only
+        return altered
+    key = ctx.settings.release_key_path
+    public = key if key.exists() else signing.public_key_path(key)
+    if not public.exists():
+        return [f"{MANIFEST + signing.SIGNATURE_SUFFIX}: cannot be checked, the release key {key} is missing"]
+    problems: list[str] = verify_release(archive, public)["problems"]
+    return problems
 
 
 STAGING = ".staging-"  # + the pid of the releasing process + a random suffix
@@ -167,10 +212,10 @@ def _staging(ctx: Context) -> Iterator[Path]:
     """A new staging folder, locked (flock on the folder) until the files in it are archived or dropped,
     then removed. Staging folders that a killed release left are removed first."""
     releases = ctx.home / "releases"
-    releases.mkdir(parents=True, exist_ok=True)
+    make_private_dir(releases)
     remove_stale_staging(releases)
     staging = releases / f"{STAGING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
+    make_private_dir(staging)
     fd = os.open(staging, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -276,8 +321,9 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
         if run.status == "released":
             recorded = list(session.execute(select(ReleasedFile).where(ReleasedFile.run_id == run.id)
                                             .order_by(ReleasedFile.file_name)).scalars())
-            if not _archive_intact(archive, recorded):
-                _restore_archive(ctx, session, run, recorded, archive)
+            restored = _archive_problems(ctx, run, recorded, archive)
+            if restored:  # rebuilt byte for byte from the recorded data, or refused: never returned altered
+                _restore_archive(ctx, session, run, recorded, archive, restored)
             already = True
         elif run.status != "approved":
             raise WrongState("WRONG_STATE", f"run {run.id} is {run.status}; only an approved run can be released")
@@ -314,7 +360,7 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
                               clearances_closed=settlement[1])
             audit.append(session, actor=user, role=who.role, action="run.release", item_type="run", item_id=run.id,
                          before=before, after=run_state(run), detail=detail)
-            already = False
+            already, restored = False, []
         manifest_sha = run.manifest_sha256
 
     target = Path(out_dir) if out_dir else archive
@@ -326,6 +372,7 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
         "run_id": run_id,
         "status": "released",
         "already_released": already,
+        **({"archive_restored": restored} if restored else {}),
         "archive": str(archive),
         "manifest": str(target / MANIFEST),
         "manifest_sha256": manifest_sha,
@@ -335,15 +382,23 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
     }
 
 
-def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[ReleasedFile], archive: Path) -> None:
-    """The archive is missing or altered: regenerate it and accept it only if every hash matches."""
+def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[ReleasedFile], archive: Path,
+                     problems: list[str]) -> None:
+    """The archive is missing or altered (`problems`): regenerate it and accept it only if every hash
+    matches what was recorded; refuse ARCHIVE_CHANGED, naming what was altered, otherwise."""
     with _staging(ctx) as staging:
-        generate_files(ctx, session, run, staging)
+        try:
+            generate_files(ctx, session, run, staging)
+        except Refused as e:
+            raise Refused("ARCHIVE_CHANGED", f"the archive of run {run.id} was altered ({'; '.join(problems)}) and "
+                          f"cannot be rebuilt: {e.message}; nothing was returned", run_id=run.id, problems=problems,
+                          cause=e.code) from None
         want = {f.file_name: f.sha256 for f in recorded}
         got = {name: sha256_file(staging / name) for name in want}
         if got != want or sha256_file(staging / MANIFEST) != run.manifest_sha256:
-            raise Refused("ARCHIVE_CHANGED", f"the archived files of run {run.id} were altered and regenerating "
-                          "them does not reproduce the recorded hashes; nothing was returned")
+            raise Refused("ARCHIVE_CHANGED", f"the archive of run {run.id} was altered ({'; '.join(problems)}) and "
+                          "regenerating it does not reproduce the recorded hashes; nothing was returned",
+                          run_id=run.id, problems=problems)
         replace_dir_atomic(staging, archive)
 
 

@@ -22,7 +22,14 @@ from payroll.intake import IntakeResult, Limits, read_payee_file, safe_file_name
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
 from payroll.services.runs import released_period
-from payroll.store.files import put_object, put_table, read_source, sha256_bytes, source_info
+from payroll.store.files import (
+    make_private_dir,
+    put_object,
+    put_table,
+    read_source,
+    sha256_bytes,
+    source_info,
+)
 from payroll.store.models import Approval, Branch, IntakeError, Run, Submission
 
 LIVE = ("accepted", "approved")  # versions that count for a branch and period
@@ -245,7 +252,7 @@ def _keep_validation(ctx: Context, result: IntakeResult, branch: str, period: st
     result_path, sha = put_object(ctx.home, "validations", body, ".json")
     docs_path = ctx.home / "datadocs" / f"{sha}.html"
     if not docs_path.exists():
-        docs_path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(docs_path.parent)
         render_data_docs(gate.result, docs_path, title=f"Branch {branch}, {period}: {result.file_name}")
     summary = {"success": gate.success, "seconds": round(gate.seconds, 3), "expectations": gate.expectations}
     return {"validation_summary": json.dumps(summary, ensure_ascii=False, default=str),

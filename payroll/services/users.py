@@ -6,15 +6,21 @@ A user signs in with user id and password (:func:`authenticate`); a wrong passwo
 a user without a password give the same refusal (``BAD_CREDENTIALS``), and verifying costs the same
 either way, so the answer does not tell which user ids exist. Setting a password is on the audit chain
 (``user.password_set``, with who set it; never the hash).
+
+A session is good while its user's session generation is the one it was issued in (:func:`find_user`):
+signing out (:func:`sign_out`, ``user.sign_out`` on the audit chain) and a new password move the
+generation on, which ends every session of the user at once, on every device and in every API process.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.orm import Session
 
 from payroll import audit
 from payroll.approvals import Actor, require_role
@@ -55,12 +61,21 @@ def set_password(ctx: Context, user_id: str, password: str, *, by: str = "system
 
             raise NotFound("user", user_id)
         user.password_hash, user.password_set_at = hashed, now_iso()
+        user.session_generation += 1  # whoever knew the old password is signed out
         audit.append(session, actor=by, role=role, action="user.password_set", item_type="user", item_id=user_id,
-                     detail={"user_role": user.role})
+                     detail={"user_role": user.role, "sessions_ended": True})
         return {"user_id": user_id, "role": user.role, "password_set_at": user.password_set_at}
 
 
-def authenticate(ctx: Context, user_id: str, password: str) -> Actor:
+@dataclass(frozen=True)
+class SignedIn:
+    """A user whose password was right, and the session generation a token for them is issued in."""
+
+    actor: Actor
+    generation: int
+
+
+def authenticate(ctx: Context, user_id: str, password: str) -> SignedIn:
     """The user, when the password is theirs; refuses BAD_CREDENTIALS otherwise (whatever the reason)."""
     bad = Unauthenticated("BAD_CREDENTIALS", "wrong user id or password")
     if len(password) > MAX_PASSWORD_LENGTH or len(user_id) > 64:
@@ -76,14 +91,40 @@ def authenticate(ctx: Context, user_id: str, password: str) -> Actor:
             raise bad
         if _hasher().check_needs_rehash(stored):
             user.password_hash = _hasher().hash(password)
-        return actor(session, user_id)
+        return SignedIn(actor(session, user_id), user.session_generation)
 
 
-def find_user(ctx: Context, user_id: str) -> Actor:
-    """The user a valid token names, as the database knows them now (a role changed since sign-in
-    counts from the next request)."""
+def session_generation(ctx: Context, user_id: str) -> int:
+    """The generation a session of `user_id` issued now belongs to (0 for an unknown user)."""
     with ctx.uow() as session:
         user = session.get(User, user_id)
-        if user is None or user.password_hash is None:
-            raise Unauthenticated("BAD_TOKEN", "the session's user can no longer sign in")
+        return user.session_generation if user is not None else 0
+
+
+def _live_user(session: Session, user_id: str, generation: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.password_hash is None:
+        raise Unauthenticated("BAD_TOKEN", "the session's user can no longer sign in")
+    if generation != user.session_generation:
+        raise Unauthenticated("TOKEN_REVOKED", "this session was ended (signed out, or the password was changed); "
+                              "sign in again")
+    return user
+
+
+def find_user(ctx: Context, user_id: str, generation: int) -> Actor:
+    """The user a valid token names, as the database knows them now (a role changed since sign-in
+    counts from the next request); refuses TOKEN_REVOKED when the session was ended since."""
+    with ctx.uow() as session:
+        _live_user(session, user_id, generation)
         return actor(session, user_id)
+
+
+def sign_out(ctx: Context, user_id: str, generation: int) -> dict[str, Any]:
+    """End every session of the user (the token's generation must still be live: a revoked token signs
+    nobody out)."""
+    with ctx.uow() as session:
+        user = _live_user(session, user_id, generation)
+        user.session_generation += 1
+        audit.append(session, actor=user_id, role=user.role, action="user.sign_out", item_type="user",
+                     item_id=user_id, detail={"sessions_ended": True})
+        return {"user_id": user_id, "signed_out_at": now_iso()}

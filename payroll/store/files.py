@@ -60,8 +60,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_private_dir(path: Path) -> None:
+    """Create `path` and its missing parents 0700 (the folders it makes; an existing folder keeps its mode):
+    what the engine keeps holds national ids, names and accounts, for its own user only."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `path` all or nothing, 0600 (mkstemp's mode; the rename keeps it), in a 0700 folder if new."""
+    make_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

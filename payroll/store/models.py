@@ -39,6 +39,9 @@ class User(Base):
     # the portal's sign-in (payroll.services.users): argon2id; NULL: the user cannot sign in
     password_hash: Mapped[str | None] = mapped_column(String(200))
     password_set_at: Mapped[str | None] = mapped_column(String(40))
+    # every session token names the generation it was issued in; signing out and a new password move it
+    # on, which ends every session issued before (payroll.web.security, payroll.services.users)
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApprovalLevel(Base):

@@ -15,8 +15,8 @@ from payroll.errors import PolicyViolation, Refused, Unauthenticated
 from payroll.services import portal
 from payroll.services.reports import EXCEPTION_FORMATS
 from payroll.services.trace import trace
-from payroll.services.users import authenticate, find_user
-from payroll.web.security import COOKIE, CSRF_HEADER, LoginThrottle, Sessions
+from payroll.services.users import authenticate, find_user, sign_out
+from payroll.web.security import COOKIE, CSRF_HEADER, Claims, LoginThrottle, Sessions
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/api/v1", responses={
@@ -59,16 +59,22 @@ def session_token(request: Request) -> tuple[str, bool] | None:
 def principal(request: Request, _: Annotated[str | None, Depends(bearer)] = None) -> str:
     """The signed-in user's id; 401 without a valid session, 403 for a cookie request that changes
     something without the session's CSRF token."""
+    return session_of(request).user_id
+
+
+def session_of(request: Request) -> Claims:
+    """The request's live session (see `principal`)."""
     found = session_token(request)
     if found is None:
         raise Unauthenticated("NOT_SIGNED_IN", "sign in first (POST /api/v1/auth/token) and send the token as "
                               "Authorization: Bearer <token>")
     token, cookie = found
     sessions = sessions_of(request)
-    user_id = sessions.user_of(token)
+    claims = sessions.claims_of(token)
     if cookie and request.method not in SAFE_METHODS and not sessions.csrf_ok(token, request.headers.get(CSRF_HEADER)):
         raise PolicyViolation("CSRF", f"a change made with the session cookie needs the {CSRF_HEADER} header")
-    return find_user(ctx_of(request), user_id).user_id
+    find_user(ctx_of(request), claims.user_id, claims.generation)
+    return claims
 
 
 User = Annotated[str, Depends(principal)]
@@ -93,13 +99,14 @@ def sign_in(request: Request, username: str, password: str) -> Token:
     keys = (f"user:{username}", f"addr:{client}")
     throttle.check(*keys)
     try:
-        who = authenticate(ctx_of(request), username, password)
+        signed_in = authenticate(ctx_of(request), username, password)
     except Unauthenticated:
         throttle.failed(*keys)
         raise
     throttle.succeeded(keys[0])
+    who = signed_in.actor
     sessions = sessions_of(request)
-    token = sessions.issue(who.user_id)
+    token = sessions.issue(who.user_id, signed_in.generation)
     return Token(access_token=token, expires_in=sessions.max_age, user_id=who.user_id, role=who.role,
                  csrf_token=sessions.csrf(token))
 
@@ -110,6 +117,16 @@ def token(request: Request, username: Annotated[str, Form(max_length=64)],
           password: Annotated[str, Form(max_length=256)]) -> Token:
     """Sign in (OAuth2 password form): a short-lived bearer token."""
     return sign_in(request, username, password)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"], response_class=Response,
+             responses={204: {"description": "signed out: every session of the user has ended"}})
+def logout(request: Request, _: Annotated[str | None, Depends(bearer)] = None) -> Response:
+    """Sign out: the token (and every other session of the same user) is refused from now on. With the
+    session cookie it needs the X-CSRF-Token header, as every change does."""
+    claims = session_of(request)
+    sign_out(ctx_of(request), claims.user_id, claims.generation)
+    return Response(status_code=204)
 
 
 @router.get("/me", tags=["auth"])

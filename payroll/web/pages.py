@@ -28,6 +28,7 @@ import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
@@ -42,7 +43,7 @@ from payroll.services.access import AUDIT_READERS, BANK_FILE_READERS, RUN_READER
 from payroll.services.reports import EXCEPTION_FORMATS, run_figures
 from payroll.services.run_summary import previous_period
 from payroll.services.trace import trace
-from payroll.services.users import find_user
+from payroll.services.users import find_user, sign_out
 from payroll.web import i18n
 from payroll.web.problems import status_of
 from payroll.web.security import COOKIE, CSRF_FIELD, Sessions
@@ -193,8 +194,8 @@ def signed_in(request: Request) -> View:
     if not token:
         raise NeedLogin(next_path)
     try:
-        user_id = sessions_of(request).user_of(token)
-        view.who = find_user(request.app.state.ctx, user_id)
+        claims = sessions_of(request).claims_of(token)
+        view.who = find_user(request.app.state.ctx, claims.user_id, claims.generation)
     except Refused:
         raise NeedLogin(next_path) from None
     view.token = token
@@ -334,23 +335,33 @@ def login(request: Request, form: Annotated[FormData, Depends(login_form)]) -> R
     return response
 
 
+def _end_session(request: Request, token: str, given: object) -> bool:
+    """Sign the cookie's session out when it is live and `given` is its CSRF token; False when it is
+    live and the CSRF token is wrong (nothing ended)."""
+    ctx, sessions = request.app.state.ctx, sessions_of(request)
+    try:
+        claims = sessions.claims_of(token)
+        find_user(ctx, claims.user_id, claims.generation)
+    except Refused:
+        return True  # expired, forged or already ended: nothing to end
+    if not (isinstance(given, str) and sessions.csrf_ok(token, given)):
+        return False
+    try:
+        sign_out(ctx, claims.user_id, claims.generation)
+    except Refused:
+        pass  # ended meanwhile (another sign-out, a new password): ended all the same
+    return True
+
+
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    """Clear the session cookie (the form carries the CSRF token of a live session; an expired session
-    is cleared without it)."""
+    """End the session (every session of its user: payroll.services.users.sign_out) and clear the cookie.
+    The form carries the CSRF token of a live session; an expired or ended session is cleared without it."""
     form = await request.form()
     token = request.cookies.get(COOKIE)
-    sessions = sessions_of(request)
-    if token:
-        try:
-            sessions.user_of(token)
-            live = True
-        except Refused:
-            live = False
-        given = form.get(CSRF_FIELD)
-        if live and not (isinstance(given, str) and sessions.csrf_ok(token, given)):
-            view = anonymous(request)
-            return view.render("error.html", status=403, error=PolicyViolation("CSRF", view.t("error.csrf")))
+    if token and not await run_in_threadpool(_end_session, request, token, form.get(CSRF_FIELD)):
+        view = anonymous(request)
+        return view.render("error.html", status=403, error=PolicyViolation("CSRF", view.t("error.csrf")))
     response = see_other("/login")
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
                            secure=request.app.state.ctx.settings.cookie_secure)

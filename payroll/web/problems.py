@@ -8,7 +8,7 @@ code, and ``errors`` the rows and columns of a refused file when there are any. 
 - 404 no such item; 409 the item's state forbids it (already released, changed since, not released);
 - 413 a file over the size limit; 422 a request the engine cannot accept (bad period, refused file);
 - 429 too many failed sign-ins; 500 stored data that no longer matches its recorded hash; 503 the
-  database is not initialised or not upgraded.
+  database is not initialised or not upgraded, or the release signing key is missing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from payroll.errors import NotFound, PolicyViolation, Refused, TooManyAttempts, 
 MEDIA_TYPE = "application/problem+json"
 CONFLICT = {"HASH_MISMATCH", "APPROVAL_VOID", "NOT_RELEASED", "NOTHING_TO_PAY", "NOTHING_CLEARED"}
 INTEGRITY = {"STORED_FILE_CHANGED", "ARCHIVE_CHANGED", "REPORT_TOTALS_DIFFER", "SUMMARY_MISMATCH"}
-UNAVAILABLE = {"NOT_INITIALIZED", "SCHEMA_OUTDATED"}
+UNAVAILABLE = {"NOT_INITIALIZED", "SCHEMA_OUTDATED", "SIGNING_KEY_MISSING"}
 TOO_LARGE = {"FILE_TOO_LARGE", "UPLOAD_TOO_LARGE"}
 
 

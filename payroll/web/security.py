@@ -1,11 +1,14 @@
 """Sessions, CSRF and sign-in throttling for the portal and the API.
 
 - **Tokens**: short-lived (``PENSION_SESSION_MINUTES``, default 15), signed with HMAC-SHA256 by
-  itsdangerous over ``{"u": user_id, "n": nonce}`` with the issue time; the secret is a 32-byte random
+  itsdangerous over ``{"u": user_id, "g": the user's session generation, "n": nonce}`` with the issue
+  time; the secret is a 32-byte random
   file (``PENSION_WEB_SECRET_FILE``, default ``$PENSION_HOME/keys/web-secret``, created 0600). The API
   takes it as ``Authorization: Bearer <token>``; the pages keep it in an HttpOnly, SameSite=Strict cookie
   (Secure when ``PENSION_COOKIE_SECURE``). Each request reads the user from the database again, so a
-  role changed or a password removed counts at once.
+  role changed or a password removed counts at once, and so does a revocation: signing out (the pages'
+  ``POST /logout``, the API's ``POST /api/v1/auth/logout``) and a new password move the user's session
+  generation on, which ends every session of the user issued before (payroll.services.users).
 - **CSRF**: a request authenticated by the cookie that changes anything must carry the session's CSRF
   token (an HMAC of the session token) in the ``X-CSRF-Token`` header or a ``csrf_token`` form field;
   bearer requests need none (a browser never adds that header by itself).
@@ -25,12 +28,13 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from payroll.config import Settings
 from payroll.errors import TooManyAttempts, Unauthenticated
+from payroll.store.files import make_private_dir
 
 COOKIE = "pension_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -40,7 +44,7 @@ CSRF_FIELD = "csrf_token"
 def load_secret(path: Path) -> bytes:
     """The signing secret, made (0600) on first use."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, secrets.token_hex(32).encode())
@@ -52,25 +56,35 @@ def load_secret(path: Path) -> bytes:
     return data
 
 
+class Claims(NamedTuple):
+    """What a valid session token says: whose session it is, and in which of their generations."""
+
+    user_id: str
+    generation: int
+
+
 class Sessions:
     def __init__(self, settings: Settings) -> None:
         self._secret = load_secret(settings.web_secret_path)
         self._serializer = URLSafeTimedSerializer(self._secret, salt="pension-session")
         self.max_age = settings.session_minutes * 60
 
-    def issue(self, user_id: str) -> str:
-        return self._serializer.dumps({"u": user_id, "n": secrets.token_hex(8)})
+    def issue(self, user_id: str, generation: int) -> str:
+        """A token for `user_id`'s session in their session `generation` (payroll.services.users)."""
+        return self._serializer.dumps({"u": user_id, "g": generation, "n": secrets.token_hex(8)})
 
-    def user_of(self, token: str) -> str:
+    def claims_of(self, token: str) -> Claims:
+        """Who the token names, when its signature is good and it has not expired (whether the session
+        was since revoked is the database's to say: payroll.services.users.find_user)."""
         try:
             data: Any = self._serializer.loads(token, max_age=self.max_age)
         except SignatureExpired:
             raise Unauthenticated("TOKEN_EXPIRED", "the session has expired; sign in again") from None
         except BadSignature:
             raise Unauthenticated("BAD_TOKEN", "the session token is not valid") from None
-        if not isinstance(data, dict) or not isinstance(data.get("u"), str):
+        if not isinstance(data, dict) or not isinstance(data.get("u"), str) or type(data.get("g")) is not int:
             raise Unauthenticated("BAD_TOKEN", "the session token is not valid")
-        return data["u"]
+        return Claims(data["u"], data["g"])
 
     def csrf(self, token: str) -> str:
         return hmac.new(self._secret, b"csrf:" + token.encode(), hashlib.sha256).hexdigest()

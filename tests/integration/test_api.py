@@ -32,7 +32,7 @@ from payroll import services
 from payroll.config import Settings
 from payroll.errors import Refused
 from payroll.services import Context, init_database
-from payroll.services.users import set_password
+from payroll.services.users import session_generation, set_password
 from payroll.store.models import User
 from payroll.web import security
 from payroll.web.app import BODY_SLACK, create_app
@@ -136,7 +136,7 @@ class Api:
         sign-in itself is tested on its own; argon2 costs a quarter of a second a check by design)."""
         if user not in self.tokens:
             sessions: Sessions = self.app.state.sessions
-            token = sessions.issue(user)
+            token = sessions.issue(user, session_generation(self.app.state.ctx, user))
             self.tokens[user] = {"access_token": token, "csrf_token": sessions.csrf(token)}
         return self.tokens[user]
 
@@ -347,7 +347,7 @@ def test_every_protected_route_refuses_a_request_without_a_valid_token(world: Wo
     api = world.api
     forged = URLSafeTimedSerializer(b"0" * 64, salt="pension-session").dumps({"u": "fin-1", "n": "00"})
     with world.other_app() as other:
-        ghost = other.app.state.sessions.issue("ghost")  # signed with the real secret, no such user
+        ghost = other.app.state.sessions.issue("ghost", 0)  # signed with the real secret, no such user
         not_a_dict = other.app.state.sessions._serializer.dumps(["fin-1"])
     for method, template, kw in ROUTES:
         path = template.format(sid=world.submissions["B01"], rid=world.run_id)
@@ -414,6 +414,61 @@ def test_a_user_whose_password_is_removed_or_role_changed_counts_at_once(world: 
             with world.ctx.uow() as s:
                 s.execute(update(User).where(User.user_id == "head-b07").values(password_hash=world.hashed))
         assert ok(api.client.get(f"{API}/me", headers=bearer))["role"] == "branch_head"
+
+
+def test_a_bearer_token_is_revoked_by_logout_and_by_a_password_change(world: World) -> None:
+    """POST /auth/logout ends the user's sessions (every one: a generation on the user's row), and so does
+    a new password; a revoked token is a 401 problem until the user signs in again."""
+    user = "head-b06"  # no other test signs in as this user
+    with world.other_app() as api:
+        first, second = (ok(api.sign_in(user))["access_token"] for _ in range(2))
+
+        def me(token: str) -> Any:
+            return api.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
+
+        assert ok(me(first))["user_id"] == user
+        out = api.client.post(f"{API}/auth/logout", headers={"Authorization": f"Bearer {first}"})
+        assert out.status_code == 204 and out.content == b""
+        problem(me(first), 401, "TOKEN_REVOKED")
+        problem(me(second), 401, "TOKEN_REVOKED")  # the other session of the same user ends too
+        problem(api.client.post(f"{API}/auth/logout", headers={"Authorization": f"Bearer {first}"}), 401,
+                "TOKEN_REVOKED")
+        # the same token on a route that changes something, and through the world's own app
+        problem(world.api.client.post(f"{API}/trace", json={"national_id": PAYABLE_B01_ID},
+                                      headers={"Authorization": f"Bearer {first}"}), 401, "TOKEN_REVOKED")
+        third = ok(api.sign_in(user))["access_token"]
+        assert ok(me(third))["role"] == "branch_head"
+        set_password(world.ctx, user, "a new password for head-b06", by="admin-1")
+        problem(me(third), 401, "TOKEN_REVOKED")
+        problem(api.sign_in(user), 401, "BAD_CREDENTIALS")
+        fourth = ok(api.sign_in(user, "a new password for head-b06"))["access_token"]
+        assert ok(me(fourth))["user_id"] == user
+        set_password(world.ctx, user, PASSWORD)
+        problem(me(fourth), 401, "TOKEN_REVOKED")
+
+
+def test_a_cookie_session_is_revoked_by_logout_through_the_api(world: World) -> None:
+    user = "clerk-b06"  # no other test signs in as this user
+    with world.other_app() as api:
+        signed = ok(api.sign_in(user))
+        cookie = TestClient(api.app, cookies={"pension_session": signed["access_token"]})
+        assert ok(cookie.get(f"{API}/me"))["user_id"] == user
+        problem(cookie.post(f"{API}/auth/logout"), 403, "CSRF")  # a cross-site form cannot sign anyone out
+        assert ok(cookie.get(f"{API}/me"))["user_id"] == user
+        out = cookie.post(f"{API}/auth/logout", headers={"X-CSRF-Token": signed["csrf_token"]})
+        assert out.status_code == 204
+        problem(cookie.get(f"{API}/me"), 401, "TOKEN_REVOKED")
+        problem(api.client.get(f"{API}/me", headers={"Authorization": f"Bearer {signed['access_token']}"}), 401,
+                "TOKEN_REVOKED")
+
+
+def test_the_logout_route_is_in_the_openapi_document_with_the_bearer_scheme(world: World) -> None:
+    doc = ok(world.api.client.get(f"{API}/openapi.json"))
+    logout = doc["paths"][f"{API}/auth/logout"]["post"]
+    assert logout["security"] == [{"OAuth2PasswordBearer": []}]
+    assert "204" in logout["responses"]
+    assert {"401", "403"} <= set(logout["responses"])
+    assert "application/problem+json" in logout["responses"]["401"]["content"]
 
 
 # --- every route x every role, on the released month -----------------------------------------------

@@ -46,6 +46,7 @@ from sqlalchemy import update
 from payroll import services
 from payroll.config import Settings
 from payroll.services import Context, init_database
+from payroll.services.users import session_generation
 from payroll.store.models import User
 from payroll.web.app import create_app
 from tests import month
@@ -72,7 +73,7 @@ ID_OPERATIONS = sorted(op.label for op in (r.ok() for r in schema.get_all_operat
 
 
 @pytest.fixture(scope="module")
-def tokens(plan: dict) -> Iterator[dict[str, str]]:
+def tokens(plan: dict) -> Iterator[Tokens]:
     """Bearer tokens of USERS on the app, once its home holds the released sample month."""
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("PREFECT_API_URL", raising=False)  # no Prefect server: decisions resume no flow
@@ -86,8 +87,19 @@ def tokens(plan: dict) -> Iterator[dict[str, str]]:
         hashed = PasswordHasher().hash(PASSWORD)  # a session's user must still be able to sign in
         with ctx.uow() as s:
             s.execute(update(User).values(password_hash=hashed))
-        yield {u: APP.state.sessions.issue(u) for u in USERS}
+        yield Tokens(ctx)
         ctx.dispose()
+
+
+class Tokens:
+    """A live bearer token of a user, issued afresh for each request: a case that signs out
+    (POST /auth/logout ends the user's sessions) leaves the next case a working token."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def __getitem__(self, user: str) -> str:
+        return APP.state.sessions.issue(user, session_generation(self.ctx, user))
 
 
 @pytest.fixture(params=USERS)
@@ -115,7 +127,7 @@ def _past_bigint(case: schemathesis.Case) -> bool:
 @schema.parametrize()
 @settings(max_examples=6, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
-def test_no_server_error(case: schemathesis.Case, tokens: dict[str, str], user: str) -> None:
+def test_no_server_error(case: schemathesis.Case, tokens: Tokens, user: str) -> None:
     if _past_bigint(case):
         return  # test_a_path_id_past_64_bits_is_not_a_server_error sends those
     response = case.call(headers={"Authorization": f"Bearer {tokens[user]}"})
@@ -123,7 +135,7 @@ def test_no_server_error(case: schemathesis.Case, tokens: dict[str, str], user: 
 
 
 @pytest.mark.parametrize("label", ID_OPERATIONS)
-def test_a_path_id_past_64_bits_is_not_a_server_error(tokens: dict[str, str], label: str) -> None:
+def test_a_path_id_past_64_bits_is_not_a_server_error(tokens: Tokens, label: str) -> None:
     operation = schema.find_operation_by_label(label)
     assert operation is not None
     names = _integer_path_parameters(operation)

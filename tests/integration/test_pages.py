@@ -185,6 +185,30 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_sign_out_clears_it(app: Fast
     assert client.get("/").status_code == 303
 
 
+def test_a_session_cookie_is_revoked_by_sign_out_and_by_a_password_change(app: FastAPI) -> None:
+    """The cookie a browser kept (or someone copied) stops working once its user signs out or gets a new
+    password: the pages send it to the sign-in form and the API answers 401 TOKEN_REVOKED."""
+    user = "head-b06"  # a user of no other test here
+    set_password(app.state.ctx, user, PASSWORD)
+    client = browser(app, user)
+    home = client.get("/")
+    assert home.status_code == 200
+    kept = client.cookies[COOKIE]
+    assert client.post("/logout", data={"csrf_token": csrf_of(home)}).status_code == 303
+    copied = TestClient(app, follow_redirects=False, cookies={COOKIE: kept})
+    assert copied.get("/").status_code == 303 and copied.get("/").headers["location"].startswith("/login")
+    r = copied.get("/api/v1/me")
+    assert (r.status_code, r.json()["code"]) == (401, "TOKEN_REVOKED")
+    r = copied.get("/api/v1/me", headers={"Authorization": f"Bearer {kept}"})
+    assert (r.status_code, r.json()["code"]) == (401, "TOKEN_REVOKED")
+
+    again = browser(app, user)
+    assert again.get("/").status_code == 200
+    set_password(app.state.ctx, user, "another password of twelve")
+    assert again.get("/").status_code == 303
+    assert browser(app).post("/login", data={"username": user, "password": PASSWORD}).status_code == 401
+
+
 def test_a_wrong_password_shows_the_form_again_with_401(app: FastAPI) -> None:
     client = browser(app)
     r = client.post("/login", data={"username": USERS["auditor"], "password": "not the password at all"})

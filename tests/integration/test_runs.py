@@ -220,6 +220,71 @@ def test_a_lost_archive_is_regenerated_to_the_recorded_hashes(ctx: Context, plan
     assert _sha(victim) == first["files"][0]["sha256"] == again["files"][0]["sha256"]
 
 
+def test_a_deleted_release_key_is_refused_and_never_replaced(ctx: Context, plan: dict) -> None:
+    """Once a release is signed, the key id is on record: a missing key refuses the next release
+    (SIGNING_KEY_MISSING, naming the key's path and that key id) and no new key pair is written."""
+    september, october = plan["history"]
+    month.load_deaths(ctx, plan, september)
+    first = month.release(ctx, september, month.approved_run(ctx, september)["run_id"])
+    key_path = ctx.settings.release_key_path
+    public = signing.public_key_path(key_path)
+    key_id = json.loads(Path(first["manifest"]).read_bytes())["signature"]["key_id"]
+    pem, public_pem = key_path.read_bytes(), public.read_bytes()
+
+    key_path.unlink()
+    month.load_deaths(ctx, plan, october)
+    run = month.approved_run(ctx, october)
+    with pytest.raises(Refused) as e:
+        month.release(ctx, october, run["run_id"])
+    assert e.value.code == "SIGNING_KEY_MISSING"
+    assert str(key_path) in e.value.message and key_id in e.value.message
+    assert (e.value.detail["key_path"], e.value.detail["key_id"]) == (str(key_path), key_id)
+    assert not key_path.exists() and public.read_bytes() == public_pem  # nothing replaced
+    assert services.show_run(ctx, run["run_id"])["status"] == "approved"
+    assert services.verify_release(Path(first["archive"]), public)["ok"]
+
+    key_path.write_bytes(pem)  # the key restored from its backup: the release goes through, same key
+    second = month.release(ctx, october, run["run_id"])
+    assert json.loads(Path(second["manifest"]).read_bytes())["signature"]["key_id"] == key_id
+    assert services.verify_release(Path(second["archive"]), public)["ok"]
+
+
+def test_a_first_release_creates_the_key(ctx: Context, plan: dict) -> None:
+    key_path = ctx.settings.release_key_path
+    assert not key_path.exists()
+    released = month.release(ctx, plan, month.approved_run(ctx, plan)["run_id"])
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert services.verify_release(Path(released["archive"]), signing.public_key_path(key_path))["ok"]
+
+
+def test_a_garbage_signature_is_rebuilt_byte_for_byte_or_refused(ctx: Context, plan: dict, tmp_path: Path) -> None:
+    """Re-releasing checks the archive it returns (reusing verify_release): a replaced signature is
+    rebuilt from the recorded data when that gives the recorded bytes, and refused when it cannot be."""
+    first = month.release(ctx, plan, month.approved_run(ctx, plan)["run_id"])
+    archive = Path(first["archive"])
+    sig = archive / "manifest.json.sig"
+    genuine = sig.read_bytes()
+    sig.write_bytes(b"garbage\n")
+    again = month.release(ctx, plan, first["run_id"], tmp_path / "out")
+    assert again["already_released"] is True
+    assert sig.read_bytes() == genuine == (tmp_path / "out" / "manifest.json.sig").read_bytes()
+    assert any("manifest.json" in p for p in again["archive_restored"])
+    assert services.verify_release(archive, signing.public_key_path(ctx.settings.release_key_path))["ok"]
+    assert "archive_restored" not in month.release(ctx, plan, first["run_id"])  # intact: nothing to say
+
+    # without the key the signature cannot be made again: refused, nothing returned as the release
+    sig.write_bytes(b"garbage\n")
+    pem = ctx.settings.release_key_path.read_bytes()
+    ctx.settings.release_key_path.unlink()
+    with pytest.raises(Refused) as e:
+        month.release(ctx, plan, first["run_id"], tmp_path / "out2")
+    assert e.value.code == "ARCHIVE_CHANGED" and "manifest.json" in e.value.message
+    assert e.value.detail["cause"] == "SIGNING_KEY_MISSING"
+    assert not (tmp_path / "out2").exists() and not ctx.settings.release_key_path.exists()
+    ctx.settings.release_key_path.write_bytes(pem)
+    assert month.release(ctx, plan, first["run_id"])["already_released"] and sig.read_bytes() == genuine
+
+
 def test_two_releases_at_once_release_once(ctx: Context, plan: dict) -> None:
     run = month.approved_run(ctx, plan)
     results: list[dict] = []
