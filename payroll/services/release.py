@@ -37,11 +37,12 @@ from payroll.errors import Refused, WrongState
 from payroll.legs import transfer_legs, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
+from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor
 from payroll.services.holds import lock_period, read_payments
 from payroll.services.runs import load_run, require_current, run_state
 from payroll.store.files import read_table_verified, replace_dir_atomic, sha256_file, write_atomic
-from payroll.store.models import Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
+from payroll.store.models import AuditEntry, Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
 
 MANIFEST = "manifest.json"
 
@@ -88,8 +89,11 @@ def plan_for(session: Session, run: Run) -> list[PlannedFile]:
         raise Refused("UNKNOWN_BANK", f"run {run.id}: {e}; nothing was released") from None
 
 
-def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> list[dict[str, Any]]:
-    """Write every bank file, the manifest and its signature into `staging`; return the file records."""
+def generate_files(ctx: Context, session: Session, run: Run, staging: Path,
+                   audit_head: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Write every bank file, the manifest and its signature into `staging`; return the file records.
+    `audit_head` (the audit chain's seq and hash at release) goes into the manifest: every bank holds a
+    witness of the chain outside the database (payroll.services.audit_witness)."""
     period = Period.parse(run.period)
     if run.approved_at is None:
         raise WrongState("WRONG_STATE", f"run {run.id} has no final approval time")
@@ -132,6 +136,8 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
                 "payments": run.payable_count, "transactions": count, "control_sum": total, "files": files,
                 "signature": {"algorithm": "Ed25519", "key_id": signing.key_id(key.public_key()),
                               "file": MANIFEST + signing.SIGNATURE_SUFFIX}}
+    if audit_head is not None:  # none only when restoring a release made before manifests named it
+        manifest["audit_head"] = audit_head
     if run.kind != "main":
         manifest["kind"] = run.kind
         manifest["parent_run_id"] = run.parent_run_id
@@ -230,8 +236,9 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
             require_current(session, run)
             settlement = _settlement(session, run) if run.kind == "supplementary" else None
             staging = _stage(ctx)
+            head = audit.head(session)  # committed entries only: this transaction has appended none yet
             try:
-                files = generate_files(ctx, session, run, staging)
+                files = generate_files(ctx, session, run, staging, audit_head=head)
                 replace_dir_atomic(staging, archive)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -256,14 +263,16 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
                         for f in sorted(files, key=lambda f: f["file"])]  # the order a re-release reads them in
             session.add_all(recorded)
             detail: dict[str, Any] = {"files": {f["file"]: f["sha256"] for f in files},
-                                      "manifest_sha256": run.manifest_sha256}
+                                      "manifest_sha256": run.manifest_sha256, "audit_head": head}
             if settlement is not None:
                 detail.update(kind=run.kind, parent_run_id=run.parent_run_id, clearances_paid=settlement[0],
                               clearances_closed=settlement[1])
-            audit.append(session, actor=user, role=who.role, action="run.release", item_type="run", item_id=run.id,
-                         before=before, after=run_state(run), detail=detail)
+            entry = audit.append(session, actor=user, role=who.role, action="run.release", item_type="run",
+                                 item_id=run.id, before=before, after=run_state(run), detail=detail)
             already = False
         manifest_sha = run.manifest_sha256
+    if not already:  # committed: now a witness outside the database
+        checkpoint_committed(ctx, entry.seq, entry.entry_hash, "run.release", f"run {run_id}")
 
     target = Path(out_dir) if out_dir else archive
     if out_dir:
@@ -287,7 +296,7 @@ def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[Re
     """The archive is missing or altered: regenerate it and accept it only if every hash matches."""
     staging = _stage(ctx)
     try:
-        generate_files(ctx, session, run, staging)
+        generate_files(ctx, session, run, staging, audit_head=recorded_audit_head(session, run))
         want = {f.file_name: f.sha256 for f in recorded}
         got = {name: sha256_file(staging / name) for name in want}
         if got != want or sha256_file(staging / MANIFEST) != run.manifest_sha256:
@@ -296,6 +305,15 @@ def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[Re
         replace_dir_atomic(staging, archive)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def recorded_audit_head(session: Session, run: Run) -> dict[str, Any] | None:
+    """The audit head a released run's manifest names, as its release entry recorded it."""
+    detail = session.execute(select(AuditEntry.detail).where(
+        AuditEntry.action == "run.release", AuditEntry.item_type == "run", AuditEntry.item_id == str(run.id))
+        .order_by(AuditEntry.seq.desc()).limit(1)).scalar_one_or_none()
+    head = json.loads(detail).get("audit_head") if detail else None
+    return head if isinstance(head, dict) else None
 
 
 def verify_release(directory: Path, public_key: Path) -> dict[str, Any]:
