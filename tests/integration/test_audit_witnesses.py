@@ -333,3 +333,29 @@ def hashlib_entry(e: dict[str, Any]) -> str:
     import hashlib
 
     return hashlib.sha256(audit.canonical_json({k: e[k] for k in audit._HASHED}).encode()).hexdigest()
+
+
+def test_the_command_line_writes_a_checkpoint_for_an_auditor_and_verify_names_the_truncation(
+        ctx: Context, db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the command line only calls the services tested above on both databases")
+    _some_history(ctx)
+    env = {**os.environ, "PENSION_HOME": str(ctx.home), "PENSION_DB_URL": db_url,
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    def pension(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "payroll.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    refused = pension("audit", "checkpoint", "--as", "admin-1", "--json")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["error"]["code"] == "WRONG_ROLE"
+    done = pension("audit", "checkpoint", "--as", "audit-1", "--json")
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)
+    assert (line["n"], line["path"]) == (1, str(checkpoints_path(ctx)))
+    _truncate(ctx, 6)
+    said = pension("audit", "verify")
+    assert said.returncode == 1
+    assert said.stdout.splitlines()[0] == (f"audit chain BROKEN at entry {line['seq']}: entry {line['seq']} named by "
+                                           f"checkpoint 1 (seq {line['seq']}, {line['at']}) is missing: the chain "
+                                           "ends at entry 6: it was truncated")
