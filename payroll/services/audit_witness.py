@@ -26,6 +26,7 @@ from payroll import audit, checkpoints, signing
 from payroll.approvals import require_role
 from payroll.errors import Refused
 from payroll.services.context import Context, actor
+from payroll.store.files import sha256_file
 from payroll.store.models import AuditEntry, Run
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,10 @@ def _public_key(ctx: Context) -> Ed25519PublicKey | None:
         return None
 
 
-def _manifest_witness(folder: Path, public: Ed25519PublicKey | None, run_id: int | None,
+def _manifest_witness(folder: Path, shown: str, public: Ed25519PublicKey | None, run_id: int | None,
                       problems: list[str], notes: list[str]) -> audit.Witness | None:
     """The audit head a release folder's manifest names, if its signature holds."""
-    where = f"the manifest of run {run_id if run_id is not None else '?'} (release archive {folder.name})"
+    where = f"the manifest of run {run_id if run_id is not None else '?'} (release archive {shown})"
     try:
         data = (folder / MANIFEST).read_bytes()
         manifest = json.loads(data)
@@ -141,27 +142,36 @@ def verify_audit(ctx: Context) -> dict[str, Any]:
     notes += read.notes
     witnesses = [audit.Witness(checkpoints.label(c), c["seq"], c["hash"]) for c in read.lines]
     seen: set[Path] = set()
+    seen_bytes: set[str] = set()  # one manifest found twice (its folder and a recorded release_dir) counts once
     manifests = checked = 0
+
+    def consider(folder: Path, run_id: int | None) -> None:
+        nonlocal manifests, checked
+        if folder.resolve() in seen:
+            return
+        seen.add(folder.resolve())
+        try:
+            digest = sha256_file(folder / MANIFEST)
+        except OSError:
+            digest = None
+        if digest is not None and digest in seen_bytes:
+            return
+        seen_bytes.add(digest or "")
+        manifests += 1
+        shown = folder.name if folder.parent == ctx.home / "releases" else str(folder)
+        w = _manifest_witness(folder, shown, public, run_id, problems, notes)
+        if w is not None:
+            witnesses.append(w)
+            checked += 1
+
     for folder in sorted((ctx.home / "releases").glob("run-*"), key=lambda p: (_run_of(p) or 0, p.name)):
         if folder.is_dir():
-            seen.add(folder.resolve())
-            manifests += 1
-            w = _manifest_witness(folder, public, _run_of(folder), problems, notes)
-            if w is not None:
-                witnesses.append(w)
-                checked += 1
+            consider(folder, _run_of(folder))
     with ctx.uow() as session:
         chain = audit.verify(session)
         for run_id, release_dir in session.execute(select(Run.id, Run.release_dir).where(
                 Run.release_dir.is_not(None)).order_by(Run.id)).tuples():
-            folder = Path(release_dir or "")
-            if folder.resolve() in seen:
-                continue
-            manifests += 1
-            w = _manifest_witness(folder, public, run_id, problems, notes)
-            if w is not None:
-                witnesses.append(w)
-                checked += 1
+            consider(Path(release_dir or ""), run_id)
         last_seq = session.execute(select(func.max(AuditEntry.seq))).scalar_one_or_none() or 0
         hashes = _hashes(session, {w.seq for w in witnesses})
     found = audit.disagreements(witnesses, hashes, last_seq)
