@@ -123,3 +123,34 @@ def verify(session: Session) -> ChainReport:
                            f"the chain ends at entry {expected_seq - 1} but its head says {head_seq}: "
                            "entries after it were deleted")
     return ChainReport(True, count, head_seq, last_hash)
+
+
+def head(session: Session) -> dict[str, Any]:
+    """The chain's head as a witness names it: {"seq", "hash"} (seq 0 and 64 zeros before any entry)."""
+    row = session.get(AuditHead, 1)
+    return {"seq": row.seq, "hash": row.entry_hash} if row else {"seq": 0, "hash": GENESIS}
+
+
+@dataclass(frozen=True)
+class Witness:
+    """A record kept outside the database of what entry `seq`'s hash was: a checkpoint, a manifest."""
+
+    label: str
+    seq: int
+    hash: str
+
+
+def disagreements(witnesses: list[Witness], hashes: dict[int, str], last_seq: int) -> list[tuple[int, str]]:
+    """(seq, why) for every witness the chain contradicts, by seq; `hashes` maps the witnessed seqs found in
+    the chain to their entry_hash, `last_seq` is the chain's last entry."""
+    found: list[tuple[int, str]] = []
+    for w in witnesses:
+        actual = GENESIS if w.seq == 0 else hashes.get(w.seq)
+        if actual is None:
+            why = (f"the chain ends at entry {last_seq}: it was truncated" if w.seq > last_seq
+                   else "it was deleted")
+            found.append((w.seq, f"entry {w.seq} named by {w.label} is missing: {why}"))
+        elif actual != w.hash:
+            found.append((w.seq, f"{w.label} names hash {w.hash[:16]}.. for entry {w.seq} but entry {w.seq} is "
+                                 f"{actual[:16]}..: the entry or one before it was rewritten"))
+    return sorted(found, key=lambda f: f[0])

@@ -21,6 +21,7 @@ from typer.exceptions import TyperException
 from payroll import services, signing
 from payroll.errors import Refused
 from payroll.services.audit_export import export_audit
+from payroll.services.audit_witness import audit_checkpoint as checkpoint_now
 from payroll.services.reference import LOADABLE_KINDS, RULE_KINDS
 from payroll.services.run_summary import run_summary
 from payroll.services.trace import trace
@@ -408,12 +409,30 @@ def recovery(period: Annotated[str, typer.Option("--period", help="YYYY-MM")],
              else services.recovery_list(ctx, period), _recovery_text)
 
 
+def _verify_text(r: dict[str, Any]) -> str:
+    witnessed = (f"{r['checkpoints']['checked']} checkpoint(s) and {r['manifests']['checked']} release "
+                 "manifest(s) agree")
+    if r["ok"]:
+        return "\n".join([f"audit chain intact: {r['entries']} entries, head {r['head_hash'][:16]}; {witnessed}",
+                          *(f"  note: {n}" for n in r["notes"])])
+    at = f" at entry {r['broken_at']}" if r["broken_at"] is not None else ""
+    return "\n".join([f"audit chain BROKEN{at}: {r['reason']}", *(f"  {p}" for p in r["problems"][1:]),
+                      *(f"  note: {n}" for n in r["notes"])])
+
+
 @audit_app.command("verify")
 def audit_verify(json_out: JsonOpt = False) -> None:
-    """Verify the audit trail's hash chain; names the first broken link."""
-    _execute(json_out, lambda ctx: services.verify_audit(ctx),
-             lambda r: f"audit chain intact: {r['entries']} entries, head {r['head_hash'][:16]}" if r["ok"]
-             else f"audit chain BROKEN at entry {r['broken_at']}: {r['reason']}", failed=lambda r: not r["ok"])
+    """Verify the audit trail's hash chain, and the chain against its signed checkpoints and the release
+    manifests (witnesses outside the database); names every one that disagrees."""
+    _execute(json_out, lambda ctx: services.verify_audit(ctx), _verify_text, failed=lambda r: not r["ok"])
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(as_: AsOpt, json_out: JsonOpt = False) -> None:
+    """Sign a checkpoint of the verified audit chain's head into $PENSION_HOME/audit (auditors, finance leads)."""
+    _execute(json_out, lambda ctx: checkpoint_now(ctx, user=as_),
+             lambda r: f"checkpoint {r['n']}: entry {r['seq']} hash {r['hash'][:16]}, signed by key {r['key_id']}, "
+                       f"written to {r['path']}")
 
 
 @audit_app.command("export")

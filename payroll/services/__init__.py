@@ -1,12 +1,13 @@
 """The service layer: one function per use case. The CLI, the flows and (later) the HTTP API call
 these and nothing else; each state change and its audit entry commit in one transaction."""
 
+from payroll.services.audit_witness import verify_audit
 from payroll.services.context import Context
 from payroll.services.holds import clear_hold, list_holds
 from payroll.services.reconcile import reconcile, reconciliation_view
 from payroll.services.reference import init_database, load_reference
 from payroll.services.release import release_run, verify_release
-from payroll.services.reports import export_exceptions, export_recovery, recovery_list, verify_audit
+from payroll.services.reports import export_exceptions, export_recovery, recovery_list
 from payroll.services.runs import approve_run, create_run, show_run
 from payroll.services.submissions import (
     approve_submission,

@@ -40,18 +40,19 @@ from payroll.errors import Refused, WrongState
 from payroll.legs import transfer_legs, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
+from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor
 from payroll.services.holds import lock_period, read_payments
+from payroll.services.keys import institution_key
 from payroll.services.runs import load_run, require_current, run_state
 from payroll.store.files import (
     make_private_dir,
     read_table_verified,
     replace_dir_atomic,
-    sha256_bytes,
     sha256_file,
     write_atomic,
 )
-from payroll.store.models import Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
+from payroll.store.models import AuditEntry, Bank, HoldClearance, PeriodRelease, ReleasedFile, Run
 
 MANIFEST = "manifest.json"
 
@@ -98,8 +99,11 @@ def plan_for(session: Session, run: Run) -> list[PlannedFile]:
         raise Refused("UNKNOWN_BANK", f"run {run.id}: {e}; nothing was released") from None
 
 
-def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> list[dict[str, Any]]:
-    """Write every bank file, the manifest and its signature into `staging`; return the file records."""
+def generate_files(ctx: Context, session: Session, run: Run, staging: Path,
+                   audit_head: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Write every bank file, the manifest and its signature into `staging`; return the file records.
+    `audit_head` (the audit chain's seq and hash at release) goes into the manifest: every bank holds a
+    witness of the chain outside the database (payroll.services.audit_witness)."""
     period = Period.parse(run.period)
     if run.approved_at is None:
         raise WrongState("WRONG_STATE", f"run {run.id} has no final approval time")
@@ -136,12 +140,14 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     if total != run.payable_total or count != transfers:
         raise Refused("TOTALS_DO_NOT_RECONCILE", f"bank files hold {count} transfers for {total}, the run says "
                       f"{transfers} transfers for {run.payable_total}; nothing was released")
-    key = _release_key(ctx, session)
+    key = institution_key(ctx, session)
     manifest = {"run_id": run.id, "period": run.period, "created_at": created_at.isoformat(),
                 "currency": ctx.country.currency, "debtor_account": s.debtor_account, "run_sha256": run.content_sha256,
                 "payments": run.payable_count, "transactions": count, "control_sum": total, "files": files,
                 "signature": {"algorithm": "Ed25519", "key_id": signing.key_id(key.public_key()),
                               "file": MANIFEST + signing.SIGNATURE_SUFFIX}}
+    if audit_head is not None:  # none only when restoring a release made before manifests named it
+        manifest["audit_head"] = audit_head
     if run.kind != "main":
         manifest["kind"] = run.kind
         manifest["parent_run_id"] = run.parent_run_id
@@ -149,30 +155,6 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path) -> l
     write_atomic(staging / MANIFEST, data)
     write_atomic(staging / (MANIFEST + signing.SIGNATURE_SUFFIX), signing.sign(key, data))
     return files
-
-
-def _release_key(ctx: Context, session: Session) -> signing.Ed25519PrivateKey:
-    """The release key; made only for the first signed release (payroll.signing.ensure_key)."""
-    path = ctx.settings.release_key_path
-    return signing.ensure_key(path, None if path.exists() else _key_on_record(session))
-
-
-def _key_on_record(session: Session) -> str | None:
-    """The key id the latest signed release on record names (its archived manifest, read only if its bytes
-    hash to what the database recorded); None when no release was signed yet."""
-    for run_id, release_dir, manifest_sha in session.execute(
-            select(Run.id, Run.release_dir, Run.manifest_sha256).where(Run.manifest_sha256.is_not(None))
-            .order_by(Run.id.desc())):
-        try:
-            data = (Path(release_dir) / MANIFEST).read_bytes()
-            if sha256_bytes(data) != manifest_sha:
-                raise ValueError("altered")
-            manifest = json.loads(data)
-        except (OSError, TypeError, ValueError):
-            return f"(unknown: the manifest of released run {run_id} cannot be read)"
-        if "signature" in manifest:  # runs released before manifests were signed name no key
-            return str(manifest["signature"]["key_id"])
-    return None
 
 
 def _signed(manifest: Path) -> bool:
@@ -330,8 +312,9 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
         else:
             require_current(session, run)
             settlement = _settlement(session, run) if run.kind == "supplementary" else None
+            head = audit.head(session)  # committed entries only: this transaction has appended none yet
             with _staging(ctx) as staging:
-                files = generate_files(ctx, session, run, staging)
+                files = generate_files(ctx, session, run, staging, audit_head=head)
                 replace_dir_atomic(staging, archive)
             if settlement is None:
                 session.add(PeriodRelease(period=run.period, run_id=run.id))
@@ -354,14 +337,16 @@ def release_run(ctx: Context, run_id: int, *, user: str, out_dir: Path | None = 
                         for f in sorted(files, key=lambda f: f["file"])]  # the order a re-release reads them in
             session.add_all(recorded)
             detail: dict[str, Any] = {"files": {f["file"]: f["sha256"] for f in files},
-                                      "manifest_sha256": run.manifest_sha256}
+                                      "manifest_sha256": run.manifest_sha256, "audit_head": head}
             if settlement is not None:
                 detail.update(kind=run.kind, parent_run_id=run.parent_run_id, clearances_paid=settlement[0],
                               clearances_closed=settlement[1])
-            audit.append(session, actor=user, role=who.role, action="run.release", item_type="run", item_id=run.id,
-                         before=before, after=run_state(run), detail=detail)
+            entry = audit.append(session, actor=user, role=who.role, action="run.release", item_type="run",
+                                 item_id=run.id, before=before, after=run_state(run), detail=detail)
             already, restored = False, []
         manifest_sha = run.manifest_sha256
+    if not already:  # committed: now a witness outside the database
+        checkpoint_committed(ctx, entry.seq, entry.entry_hash, "run.release", f"run {run_id}")
 
     target = Path(out_dir) if out_dir else archive
     if out_dir:
@@ -388,7 +373,7 @@ def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[Re
     matches what was recorded; refuse ARCHIVE_CHANGED, naming what was altered, otherwise."""
     with _staging(ctx) as staging:
         try:
-            generate_files(ctx, session, run, staging)
+            generate_files(ctx, session, run, staging, audit_head=recorded_audit_head(session, run))
         except Refused as e:
             raise Refused("ARCHIVE_CHANGED", f"the archive of run {run.id} was altered ({'; '.join(problems)}) and "
                           f"cannot be rebuilt: {e.message}; nothing was returned", run_id=run.id, problems=problems,
@@ -400,6 +385,15 @@ def _restore_archive(ctx: Context, session: Session, run: Run, recorded: list[Re
                           "regenerating it does not reproduce the recorded hashes; nothing was returned",
                           run_id=run.id, problems=problems)
         replace_dir_atomic(staging, archive)
+
+
+def recorded_audit_head(session: Session, run: Run) -> dict[str, Any] | None:
+    """The audit head a released run's manifest names, as its release entry recorded it."""
+    detail = session.execute(select(AuditEntry.detail).where(
+        AuditEntry.action == "run.release", AuditEntry.item_type == "run", AuditEntry.item_id == str(run.id))
+        .order_by(AuditEntry.seq.desc()).limit(1)).scalar_one_or_none()
+    head = json.loads(detail).get("audit_head") if detail else None
+    return head if isinstance(head, dict) else None
 
 
 def verify_release(directory: Path, public_key: Path) -> dict[str, Any]:

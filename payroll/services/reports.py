@@ -601,8 +601,3 @@ def export_recovery(ctx: Context, period: str, out: Path) -> dict[str, Any]:
         w.writerow({k: spreadsheet_safe(v) for k, v in p.items()})
     write_atomic(Path(out), buf.getvalue().encode("utf-8-sig"))
     return {**found, "path": str(Path(out).resolve())}
-
-
-def verify_audit(ctx: Context) -> dict[str, Any]:
-    with ctx.uow() as session:
-        return audit.verify(session).as_dict()

@@ -23,6 +23,7 @@ from payroll.errors import NotFound, Refused, WrongState
 from payroll.legs import paid_total
 from payroll.payments import build_payments, consolidate, to_table, totals_by
 from payroll.period import Period
+from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
 from payroll.store.files import put_table, read_table_verified, sha256_file
 from payroll.store.models import (
@@ -285,10 +286,13 @@ def approve_run(ctx: Context, run_id: int, *, user: str, expect_sha256: str | No
         if run.levels_approved == len(levels):
             run.status = "approved"
             run.approved_at = now
-        audit.append(session, actor=user, role=who.role, action="run.approve", item_type="run", item_id=run.id,
-                     before=before, after=run_state(run), detail={"level": level.level})
-        return {"run_id": run.id, "period": run.period, "level": level.level, "levels_required": len(levels),
-                "status": run.status, "content_sha256": run.content_sha256}
+        entry = audit.append(session, actor=user, role=who.role, action="run.approve", item_type="run",
+                             item_id=run.id, before=before, after=run_state(run), detail={"level": level.level})
+        result = {"run_id": run.id, "period": run.period, "level": level.level, "levels_required": len(levels),
+                  "status": run.status, "content_sha256": run.content_sha256}
+    # committed: now a witness outside the database (never before: it would witness what may roll back)
+    checkpoint_committed(ctx, entry.seq, entry.entry_hash, "run.approve", f"run {run_id}")
+    return result
 
 
 def show_run(ctx: Context, run_id: int) -> dict[str, Any]:
