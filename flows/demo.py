@@ -28,7 +28,7 @@ import psutil
 from flows.serve import prefect_environment
 from payroll.config import Settings, load_settings
 from payroll.errors import Refused
-from payroll.store.files import write_atomic
+from payroll.store.files import make_private_dir, write_atomic
 
 PIDS_FILE = "demo.pids"
 
@@ -230,7 +230,7 @@ def _bank_answers(ctx: Any, run_id: int, out_dir: Path) -> dict[str, Any]:
         planned = plan_for(session, run)
         answered_at = datetime.fromisoformat(run.approved_at).astimezone(ctx.settings.tz) + timedelta(days=2)
     folder = out_dir / "bank-reports"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_dir(folder)
     results, rejected = [], None
     for f in planned:
         lines: list[tuple[Any, ...]] = []
@@ -256,7 +256,7 @@ def run_demo(out: Path | None = None) -> dict[str, Any]:
     monthly flow and released; then November with its own deaths extract. Reports November, and a
     line per history month."""
     settings = load_settings()
-    settings.resolved_home.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.resolved_home)
     with owned_processes(settings.resolved_home):
         return _run_demo(settings, out)
 
@@ -265,7 +265,7 @@ def _run_demo(settings: Settings, out: Path | None) -> dict[str, Any]:
     started = time.perf_counter()
     home = settings.resolved_home / "demo"
     shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
+    make_private_dir(home)
     out_dir = (out or home / "out").resolve()
     _prepare_environment(settings, home)
     _start_temporary_server()
