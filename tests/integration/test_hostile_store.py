@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from payroll import cli, services
 from payroll.errors import Refused
 from payroll.services import Context
+from payroll.services.users import session_generation
 from payroll.store.files import read_table_verified
 from payroll.store.models import AuditEntry, IntakeError, Submission, User
 from payroll.web.app import create_app
@@ -107,7 +108,7 @@ def test_the_api_answers_a_doctype_with_422_problem_details(ctx: Context) -> Non
         s.execute(update(User).where(User.user_id == "clerk-b01").values(password_hash="not used here"))
     app = create_app(ctx.settings)
     with TestClient(app) as client:
-        token = app.state.sessions.issue("clerk-b01")
+        token = app.state.sessions.issue("clerk-b01", session_generation(ctx, "clerk-b01"))
         data = (FILES / "doctype_billion_laughs.xlsx").read_bytes()
         r = client.post("/api/v1/submissions", headers={"Authorization": f"Bearer {token}"},
                         data={"branch": "B01", "period": "2026-11"},
