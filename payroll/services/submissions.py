@@ -157,6 +157,30 @@ def refuse_if_released(session: Session, per: Period) -> None:
                          "the next period's list")
 
 
+def _same_bytes(session: Session, branch: str, period: str, sha: str, declared_count: int | None,
+                declared_total: int | None) -> Submission | None:
+    """The submission these exact bytes already are: the live one, or else the same bytes with the same
+    declared figures rejected at intake (they get the same verdict: a file rejected and sent again by a
+    resumed flow or a second collection is not a second submission)."""
+    same = session.execute(select(Submission).where(
+        Submission.branch_code == branch, Submission.period == period, Submission.content_sha256 == sha,
+        Submission.status.in_(LIVE))).scalar_one_or_none()
+    if same is not None:
+        return same
+    return session.execute(select(Submission).where(
+        Submission.branch_code == branch, Submission.period == period, Submission.content_sha256 == sha,
+        Submission.status == "rejected", Submission.declared_count.is_(None) if declared_count is None
+        else Submission.declared_count == declared_count,
+        Submission.declared_total.is_(None) if declared_total is None
+        else Submission.declared_total == declared_total)
+        .order_by(Submission.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def _duplicate(session: Session, same: Submission) -> dict[str, Any]:
+    return receipt(session, same, duplicate=True,
+                   note=f"these exact bytes are already submission {same.id}; nothing new was stored")
+
+
 def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, period: str, user: str,
                  declared_count: int | None = None, declared_total: int | None = None,
                  encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
@@ -170,22 +194,9 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
     who = _check_submitter(ctx, branch, user)
     sha = sha256_bytes(data)
     with ctx.uow() as session:
-        same = session.execute(select(Submission).where(
-            Submission.branch_code == branch, Submission.period == str(per), Submission.content_sha256 == sha,
-            Submission.status.in_(LIVE))).scalar_one_or_none()
-        if same is None:
-            # the same bytes with the same declared figures get the same verdict: a file rejected at
-            # intake and sent again (a resumed flow, a second collection) is not a second submission
-            same = session.execute(select(Submission).where(
-                Submission.branch_code == branch, Submission.period == str(per), Submission.content_sha256 == sha,
-                Submission.status == "rejected", Submission.declared_count.is_(None) if declared_count is None
-                else Submission.declared_count == declared_count,
-                Submission.declared_total.is_(None) if declared_total is None
-                else Submission.declared_total == declared_total)
-                .order_by(Submission.id.desc()).limit(1)).scalar_one_or_none()
+        same = _same_bytes(session, branch, str(per), sha, declared_count, declared_total)
         if same is not None:
-            return receipt(session, same, duplicate=True,
-                           note=f"these exact bytes are already submission {same.id}; nothing new was stored")
+            return _duplicate(session, same)
         refuse_if_released(session, per)  # after the duplicate: a resumed flow re-sends the paid list
 
     with ctx.uow() as session:
@@ -202,6 +213,14 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
     validation = _keep_validation(ctx, result, branch, str(per))
 
     with ctx.uow() as session:
+        # the check above and this insert are one decision: under the branch's row lock (PostgreSQL;
+        # SQLite's writers are serialized by BEGIN IMMEDIATE) a copy of the same bytes that was stored
+        # while this one was read is found, so every concurrent copy gets the duplicate answer and two
+        # different files get versions one after the other
+        session.execute(select(Branch.branch_code).where(Branch.branch_code == branch).with_for_update())
+        same = _same_bytes(session, branch, str(per), sha, declared_count, declared_total)
+        if same is not None:
+            return _duplicate(session, same)
         refuse_if_released(session, per)  # released while the file was read: not stored, nothing superseded
         version = (session.execute(select(func.max(Submission.version)).where(
             Submission.branch_code == branch, Submission.period == str(per))).scalar() or 0) + 1

@@ -257,3 +257,38 @@ def test_a_list_for_a_released_period_is_refused_and_the_paid_list_stays_approve
     assert cli.main(args) == 1
     assert capsys.readouterr().err.startswith("refused [PERIOD_RELEASED]: period 2026-11 was released")
     assert (_rows(ctx, Submission), _rows(ctx, AuditEntry), _stored(ctx)) == before
+
+
+def test_copies_of_one_file_sent_at_once_are_one_submission_and_two_files_get_two_versions(ctx: Context,
+                                                                                          plan: dict) -> None:
+    """Issue 24: the duplicate check and the insert are one decision. Six copies of the same bytes sent
+    at the same moment store one submission, and the other five get its duplicate receipt (same id);
+    two different files at once get versions one after the other, never the same one and never an error."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    count, total = _declared(plan)
+    data = B01.read_bytes()
+
+    def at_once(jobs: list[tuple[bytes, str]]) -> list[dict]:
+        start = threading.Barrier(len(jobs))
+
+        def send(job: tuple[bytes, str]) -> dict:
+            start.wait()
+            return services.submit_bytes(ctx, job[0], job[1], branch="B01", period=plan["period"],
+                                         user="clerk-b01", declared_count=count, declared_total=total)
+
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            return list(pool.map(send, jobs))
+
+    receipts = at_once([(data, "B01.csv")] * 6)
+    stored = [r for r in receipts if not r.get("duplicate")]
+    assert len(stored) == 1
+    assert {r["submission_id"] for r in receipts} == {stored[0]["submission_id"]}
+    assert _rows(ctx, Submission) == 1
+
+    # two different files (one more row's worth of whitespace makes other bytes) at once: versions 2 and 3
+    receipts = at_once([(data + b"\n", "B01-a.csv"), (data + b"\n\n", "B01-b.csv")])
+    assert sorted(r["version"] for r in receipts) == [2, 3]
+    assert not any(r.get("duplicate") for r in receipts)
+    assert _rows(ctx, Submission) == 3
