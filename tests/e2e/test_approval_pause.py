@@ -79,6 +79,9 @@ SCRIPT = textwrap.dedent("""
                 for b in ("B01", "B03"))
     decide("approve", b01, "clerk-b01")                          # the maker: refused, nothing resumed
     decide("reject", b01, signers["B01"][0], reason="row 153: national id typed wrong")
+    # the rejection resumed the flow; it reads the database and pauses again under a new key: the next
+    # signature is given only once it waits again, so that signature has a paused flow to resume
+    until("the lists again", lambda: [k for k in keys(waiting_lists(period)) if k not in first_keys])
     b01_file = next(s for s in plan["submissions"] if s["branch"] == "B01")
     again = services.submit(ctx, Path(b01_file["file"]), branch="B01", period=period, user="clerk-b01",
                             declared_count=b01_file["declared_count"], declared_total=b01_file["declared_total"])
