@@ -41,6 +41,23 @@ def public_key_path(private_path: Path) -> Path:
     return private_path.with_name(private_path.name.removesuffix(".pem") + ".pub.pem")
 
 
+def verification_key_path(private_path: Path) -> Path | None:
+    """The file to verify the institution's signatures with: the private key when it is on this host,
+    else its public half beside it (``.pub.pem``: the private key kept offline), else None."""
+    private_path = Path(private_path)
+    if private_path.exists():
+        return private_path
+    public = public_key_path(private_path)
+    return public if public.exists() else None
+
+
+def load_verification_key(private_path: Path) -> Ed25519PublicKey | None:
+    """The public key to verify the institution's signatures with (verification_key_path), or None when
+    neither the private key nor its ``.pub.pem`` is there. An unreadable key file raises ValueError."""
+    path = verification_key_path(private_path)
+    return load_public_key(path) if path is not None else None
+
+
 def ensure_key(path: Path, on_record: str | None = None) -> Ed25519PrivateKey:
     """The private key at `path`; created (0600, in a 0700 folder) with its public key beside it when
     there is none and no release was signed yet. `on_record`: the key id a release on record was signed

@@ -79,9 +79,10 @@ def audit_checkpoint(ctx: Context, *, user: str) -> dict[str, Any]:
 
 
 def _public_key(ctx: Context) -> Ed25519PublicKey | None:
-    path = ctx.settings.release_key_path
+    """The institution's public key: from the private key, or from its `.pub.pem` when the private key is
+    kept offline; None when neither is there."""
     try:
-        return signing.load_public_key(path) if path.exists() else None
+        return signing.load_verification_key(ctx.settings.release_key_path)
     except (OSError, ValueError):
         return None
 

@@ -187,6 +187,39 @@ def test_an_on_demand_checkpoint_is_signed_and_a_forged_line_is_named(ctx: Conte
                                   "institution's key: the line was forged or altered"]
 
 
+def test_verify_checks_the_checkpoints_with_the_public_key_when_the_private_key_is_kept_offline(
+        ctx: Context) -> None:
+    # the institution keeps its private key off the host; only release-ed25519.pub.pem is left beside it
+    _some_history(ctx)
+    audit_checkpoint(ctx, user="audit-1")
+    private = ctx.settings.release_key_path
+    assert signing.public_key_path(private).is_file()
+    private.unlink()
+    report = services.verify_audit(ctx)
+    assert report["ok"] is True, report
+    assert report["checkpoints"]["checked"] == 1 and report["problems"] == []
+    # and a forged line is still named: the public key alone checks the signatures
+    path = checkpoints_path(ctx)
+    forged = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    forged["item"] = "forged"
+    path.write_text(json.dumps(forged) + "\n", encoding="utf-8")
+    report = services.verify_audit(ctx)
+    assert report["ok"] is False
+    assert any("not signed by the institution's key" in p for p in report["problems"]), report
+
+
+def test_the_verification_key_is_the_private_key_or_else_its_public_half(tmp_path: Path) -> None:
+    private = tmp_path / "keys" / "release-ed25519.pem"
+    assert signing.verification_key_path(private) is None
+    assert signing.load_verification_key(private) is None
+    key = signing.ensure_key(private)
+    assert signing.verification_key_path(private) == private
+    private.unlink()
+    assert signing.verification_key_path(private) == signing.public_key_path(private)
+    loaded = signing.load_verification_key(private)
+    assert loaded is not None and signing.key_id(loaded) == signing.key_id(key.public_key())
+
+
 @pytest.mark.parametrize("user, code", [("admin-1", "WRONG_ROLE"), ("clerk-b01", "WRONG_ROLE"),
                                         ("fin-1", "WRONG_ROLE")])
 def test_only_auditors_and_finance_leads_checkpoint_on_demand(ctx: Context, user: str, code: str) -> None:
