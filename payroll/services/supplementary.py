@@ -87,12 +87,16 @@ def credited_in_period(session: Session, period: str) -> dict[str, int]:
 
 
 def rejected_amounts(session: Session, taken: list[HoldClearance]) -> dict[str, int]:
-    """For each cleared payment a bank rejected (BANK_REJECTED), what the banks rejected of it."""
-    out: dict[str, int] = {}
+    """For each cleared payment a bank rejected (BANK_REJECTED), what the banks rejected of it. One query per
+    run (rejected_of reads the run's rejected transfers), not one per clearance."""
+    by_run: dict[int, list[str]] = {}
     for c in taken:
         if "BANK_REJECTED" in json.loads(c.codes):
-            out[c.end_to_end_id] = out.get(c.end_to_end_id, 0) + rejected_of(session, c.run_id,
-                                                                              [c.end_to_end_id])[c.end_to_end_id]
+            by_run.setdefault(c.run_id, []).append(c.end_to_end_id)
+    out: dict[str, int] = {}
+    for run_id, e2es in by_run.items():
+        for e2e, amount in rejected_of(session, run_id, e2es).items():
+            out[e2e] = out.get(e2e, 0) + amount
     return out
 
 
