@@ -55,7 +55,7 @@ def set_password(ctx: Context, user_id: str, password: str, *, by: str = "system
             who = actor(session, by)
             require_role(who, ("admin",), "setting a password")
             role = who.role
-        user = session.get(User, user_id)
+        user = _locked(session, user_id)
         if user is None:
             from payroll.errors import NotFound
 
@@ -101,8 +101,15 @@ def session_generation(ctx: Context, user_id: str) -> int:
         return user.session_generation if user is not None else 0
 
 
-def _live_user(session: Session, user_id: str, generation: int) -> User:
-    user = session.get(User, user_id)
+def _locked(session: Session, user_id: str) -> User | None:
+    """The user's row, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already serializes writers): a session generation is read and moved on by one transaction at a time, so
+    two that end sessions at once (a sign-out and a new password) never both write the same next value."""
+    return session.get(User, user_id, with_for_update=True, populate_existing=True)
+
+
+def _live_user(session: Session, user_id: str, generation: int, *, lock: bool = False) -> User:
+    user = _locked(session, user_id) if lock else session.get(User, user_id)
     if user is None or user.password_hash is None:
         raise Unauthenticated("BAD_TOKEN", "the session's user can no longer sign in")
     if generation != user.session_generation:
@@ -123,7 +130,7 @@ def sign_out(ctx: Context, user_id: str, generation: int) -> dict[str, Any]:
     """End every session of the user (the token's generation must still be live: a revoked token signs
     nobody out)."""
     with ctx.uow() as session:
-        user = _live_user(session, user_id, generation)
+        user = _live_user(session, user_id, generation, lock=True)
         user.session_generation += 1
         audit.append(session, actor=user_id, role=user.role, action="user.sign_out", item_type="user",
                      item_id=user_id, detail={"sessions_ended": True})
