@@ -20,6 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from payroll import audit, signing
+from payroll.store.files import make_private_dir
 
 FIELDS = ("n", "seq", "hash", "at", "action", "item", "key_id", "sig")
 
@@ -37,7 +38,7 @@ def append(path: Path, key: Ed25519PrivateKey, *, seq: int, entry_hash: str, act
     """Sign and append a checkpoint of entry `seq` to `path` (created 0600); returns the line written.
 
     Writers hold an exclusive lock on the file, so `n` is the line's number even when processes race."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # every folder it makes 0700, not only the last
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.fchmod(fd, 0o600)

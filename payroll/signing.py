@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -59,8 +60,8 @@ def load_verification_key(private_path: Path) -> Ed25519PublicKey | None:
 
 
 def ensure_key(path: Path, on_record: str | None = None) -> Ed25519PrivateKey:
-    """The private key at `path`; created (0600, in a 0700 folder) with its public key beside it when
-    there is none and no release was signed yet. `on_record`: the key id a release on record was signed
+    """The private key at `path`; created (0600, in a 0700 folder, whole or not at all) with its public key
+    beside it when there is none and no release was signed yet. `on_record`: the key id a release on record was signed
     with; then a missing key is refused (SIGNING_KEY_MISSING), never made anew."""
     if path.exists():
         return load_private_key(path)
@@ -73,9 +74,21 @@ def ensure_key(path: Path, on_record: str | None = None) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    # written whole to a temporary file (0600) and then linked to its name: nobody ever reads a key cut
+    # short (a crash, a full disk), and of two processes making the key at once one links it and the
+    # other, finding the name taken, uses that key (link never replaces a file, unlike rename)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            key = load_private_key(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     write_atomic(public_key_path(path), public_pem(key.public_key()))
     return key
 
