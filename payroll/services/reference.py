@@ -296,8 +296,8 @@ def _python_lower(values: pa.Array) -> pa.Array:
 
 
 def _real_dates(values: pa.Array) -> np.ndarray:
-    """True where the value is a real date written YYYY-MM-DD in ASCII digits, year 0001 to 9999 (what
-    ``pd.to_datetime(format="%Y-%m-%d")`` reads)."""
+    """True where the value is a real date written YYYY-MM-DD in ASCII digits, proleptic Gregorian, year
+    0000 to 9999: what ``pd.to_datetime(format="%Y-%m-%d")`` reads."""
     shaped = pc.fill_null(pc.match_substring_regex(values, "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), False)
     ok = shaped.to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(ok)
@@ -311,7 +311,7 @@ def _real_dates(values: pa.Array) -> np.ndarray:
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 1, 12) - 1] \
         + ((month == 2) & leap)
-    ok[rows] = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+    ok[rows] = (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
     return ok
 
 
