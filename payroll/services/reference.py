@@ -531,14 +531,15 @@ def _load(session: Session, country: CountryProfile, kind: str, data: bytes, fil
     problems = _Problems(file_name)
     df = _normalize(kind, df.reset_index(drop=True), country, problems, session)
     problems.raise_if_any()
+    model = spec.model
+    assert model is not None  # the extracts went to _load_extract
     if spec.replace:
-        session.execute(delete(spec.model))
-    if spec.replace:
+        session.execute(delete(model))
         if records := _records(kind, df):
-            session.execute(insert(spec.model), records)
+            session.execute(insert(model), records)
     else:
         for rec in _records(kind, df):
-            session.merge(spec.model(**rec))
+            session.merge(model(**rec))
     sha = sha256_bytes(data)
     session.add(ReferenceLoad(kind=kind, file_name=file_name, sha256=sha, rows=len(df), loaded_by=actor,
                               loaded_at=audit.now_iso()))

@@ -25,9 +25,11 @@ from payroll.payments import build_payments, consolidate, to_table, totals_by
 from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
-from payroll.store.files import put_table, read_table_verified, sha256_file
 from payroll.services.reference import EXTRACTS, extract_table
-from payroll.services.reference import extract_path as extract_path  # the Parquet object of an extract in force
+from payroll.services.reference import (
+    extract_path as extract_path,  # the Parquet object of an extract in force
+)
+from payroll.store.files import put_table, read_table_verified, sha256_file
 from payroll.store.models import (
     Approval,
     Branch,
