@@ -213,7 +213,7 @@ def compact_id_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     ['0013542419', None]
     """
     values = to_ascii_digits_arrow(values)
-    noisy = pc.fill_null(pc.invert(pc.ascii_is_decimal(values)), False)  # most ids are digits only already
+    noisy = pc.fill_null(pc.invert(pc.ascii_is_alnum(values)), False)  # most ids hold no separator at all
     if not pc.any(noisy).as_py():
         return values
     return pc.replace_with_mask(values, noisy,
