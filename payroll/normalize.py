@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "DIGITS_TABLE",
@@ -36,6 +39,10 @@ __all__ = [
     "to_ascii_digits_series",
     "compact_id_series",
     "normalize_name_series",
+    "strip_arrow",
+    "to_ascii_digits_arrow",
+    "compact_id_arrow",
+    "normalize_name_arrow",
 ]
 
 _DIGIT_BLOCKS: tuple[int, ...] = (0x06F0, 0x0660, 0xFF10)  # Persian, Arabic-Indic, fullwidth
@@ -149,3 +156,92 @@ def normalize_name_series(s: pd.Series) -> pd.Series:
     """
     out = s.str.normalize("NFKC").str.translate(_NAME_TABLE)
     return out.str.replace(_SPACES_RE.pattern, " ", regex=True).str.strip(" ")
+
+
+# --- pyarrow twins ----------------------------------------------------------------------------------
+# Columnar forms of the functions above over a pyarrow string array (reference extracts of millions of
+# rows are normalized once, at load, in Arrow). Same tables and patterns as the scalar functions; the
+# Unicode-specific steps run only on the rows holding a non-ASCII character, since every character
+# they change is outside ASCII. Nulls stay null.
+
+def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    return values
+
+
+def non_ascii_mask(values: pa.Array) -> pa.Array:
+    """True where a value holds a character outside ASCII (False for nulls)."""
+    return pc.fill_null(pc.invert(pc.string_is_ascii(values)), False)
+
+
+def map_non_ascii(values: pa.Array | pa.ChunkedArray, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`fn` applied to the values holding a non-ASCII character only; the others are kept as they are."""
+    values = _as_array(values)
+    foreign = non_ascii_mask(values)
+    if not pc.any(foreign).as_py():
+        return values
+    return pc.replace_with_mask(values, foreign, _as_array(fn(values.filter(foreign))))
+
+
+def _translate_digits(values: pa.Array) -> pa.Array:
+    for code, digit in DIGITS_TABLE.items():
+        values = pc.replace_substring(values, chr(code), digit)
+    return values
+
+
+def strip_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar ``str.strip()``: every character for which ``str.isspace()`` is true, both ends."""
+    return pc.utf8_trim(_as_array(values), characters=_WHITESPACE)
+
+
+def to_ascii_digits_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`to_ascii_digits`.
+
+    >>> to_ascii_digits_arrow(pa.array(['۱۲-٣', None, '45'])).to_pylist()
+    ['12-3', None, '45']
+    """
+    return map_non_ascii(values, _translate_digits)
+
+
+def compact_id_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`compact_id`.
+
+    >>> compact_id_arrow(pa.array(['۰۰۱-۳۵۴ ۲۴۱۹', None])).to_pylist()
+    ['0013542419', None]
+    """
+    values = to_ascii_digits_arrow(values)
+    noisy = pc.fill_null(pc.invert(pc.ascii_is_alnum(values)), False)  # most ids hold no separator at all
+    if not pc.any(noisy).as_py():
+        return values
+    return pc.replace_with_mask(values, noisy,
+                                pc.replace_substring_regex(values.filter(noisy), _ID_NOISE_RE.pattern, ""))
+
+
+_NAME_BY_TARGET: dict[str, str] = {}
+for _code, _target in _NAME_TABLE.items():
+    _NAME_BY_TARGET[_target or ""] = _NAME_BY_TARGET.get(_target or "", "") + chr(_code)
+# a value that holds none of these is unchanged by the name table and by folding whitespace
+_NAME_WORK_RE: str = (_char_class("".join(chr(c) for c in _NAME_TABLE) + _WHITESPACE.replace(" ", ""))[:-1]
+                      + "|  ")
+
+
+def _name_table_and_spaces(values: pa.Array) -> pa.Array:
+    for target, chars in _NAME_BY_TARGET.items():  # no target is itself a source: one pass each is the same map
+        values = pc.replace_substring_regex(values, _char_class(chars)[:-1], target)
+    return pc.replace_substring_regex(values, _SPACES_RE.pattern, " ")
+
+
+def normalize_name_arrow(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`normalize_name`.
+
+    >>> normalize_name_arrow(pa.array(['علي  كريمي ', None, ' Kim\\tMin-Su'])).to_pylist()
+    ['علی کریمی', None, 'Kim Min-Su']
+    """
+    out = map_non_ascii(values, lambda v: pc.utf8_normalize(v, "NFKC"))  # NFKC keeps ASCII as it is
+    work = pc.fill_null(pc.match_substring_regex(out, _NAME_WORK_RE), False)
+    if pc.any(work).as_py():
+        out = pc.replace_with_mask(out, work, _name_table_and_spaces(out.filter(work)))
+    return pc.utf8_trim(out, characters=" ")

@@ -34,10 +34,12 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 from stdnum.iso7064 import mod_97_10
 
-from payroll.normalize import compact_id, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, compact_id_series, map_non_ascii
 
 LENGTHS: dict[str, int] = {"IR": 26, "DE": 22, "GB": 22, "FR": 27, "NL": 18, "TR": 26}
 MIN_LENGTH, MAX_LENGTH = 15, 34
@@ -53,6 +55,17 @@ def compact(number: str) -> str:
 def compact_series(numbers: pd.Series) -> pd.Series:
     """Vectorized :func:`compact`; missing values stay missing."""
     return compact_id_series(numbers).str.upper()
+
+
+def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`compact` over a pyarrow string array; nulls stay null. Values left with a
+    non-ASCII character (never a valid IBAN) are upper-cased by Python's rules, as :func:`compact` does.
+
+    >>> compact_arrow(pa.array(['ir82 0540 1026 8002 0817 9090 02', None])).to_pylist()
+    ['IR820540102680020817909002', None]
+    """
+    s = pc.ascii_upper(compact_id_arrow(numbers))
+    return map_non_ascii(s, lambda v: pa.array([x.upper() for x in v.to_pylist()], pa.string()))
 
 
 def calc_check_digits(country: str, bban: str | None = None) -> str:
@@ -177,4 +190,27 @@ def valid_mask(numbers: pd.Series) -> np.ndarray:
             batch = rows[start : start + _BATCH]
             text = "".join(s.iloc[batch].tolist()).encode("ascii", "replace")  # one byte per character
             ok[batch] = _valid_rows(np.frombuffer(text, dtype=np.uint8).reshape(-1, length).T.copy())
+    return ok
+
+
+def valid_mask_arrow(numbers: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`valid_mask` over an already compacted pyarrow string array, read straight from its value
+    buffer (values of one length side by side); nulls are invalid.
+
+    >>> valid_mask_arrow(pa.array(['IR820540102680020817909002', 'IR820540102680020817909003', None])).tolist()
+    [True, False, False]
+    """
+    arr = numbers.combine_chunks() if isinstance(numbers, pa.ChunkedArray) else numbers
+    arr = arr.cast(pa.string())
+    ok = np.zeros(len(arr), dtype=bool)
+    ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
+    lengths = pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False)
+    candidates = ascii_ & (lengths >= MIN_LENGTH) & (lengths <= MAX_LENGTH)
+    for length in np.unique(lengths[candidates]).tolist():
+        rows = np.flatnonzero(candidates & (lengths == length))
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            part = arr.take(pa.array(batch))  # fresh array: its values start at byte 0
+            data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[: len(batch) * length]
+            ok[batch] = _valid_rows(data.reshape(-1, length).T.copy())
     return ok

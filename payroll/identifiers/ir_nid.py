@@ -38,9 +38,11 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from payroll.normalize import compact_id, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, compact_id_series
 
 LENGTH: int = 10
 _WEIGHTS: np.ndarray = np.arange(10, 1, -1, dtype=np.int64)  # 10, 9, ..., 2
@@ -60,6 +62,17 @@ def compact_series(numbers: pd.Series) -> pd.Series:
     s = compact_id_series(numbers)
     pad = s.str.fullmatch(r"[0-9]{8,9}").fillna(False).astype(bool)
     return s.mask(pad, s.str.zfill(LENGTH))
+
+
+def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`compact` over a pyarrow string array; nulls stay null.
+
+    >>> compact_arrow(pa.array(['۱۳۵۴۲۴۱۹', '001-354241-9', None])).to_pylist()
+    ['0013542419', '0013542419', None]
+    """
+    s = compact_id_arrow(numbers)
+    pad = pc.fill_null(pc.match_substring_regex(s, "^[0-9]{8,9}$"), False)
+    return pc.if_else(pad, pc.utf8_lpad(s, LENGTH, "0"), s)
 
 
 def calc_check_digit(number: str) -> str:
@@ -129,3 +142,8 @@ def valid_mask(numbers: pd.Series) -> np.ndarray:
     check = np.where(r < 2, r, 11 - r)
     not_all_equal = (d != d[:, :1]).any(axis=1)
     return ok & not_all_equal & (check == d[:, 9])
+
+
+def valid_mask_arrow(numbers: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`valid_mask` over an already compacted pyarrow string array; nulls are invalid."""
+    return valid_mask(pd.Series(numbers.to_pylist(), dtype=object))

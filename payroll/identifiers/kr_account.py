@@ -30,9 +30,11 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from payroll.normalize import compact_id, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, compact_id_series
 
 BANK_CODES: dict[str, str] = {
     "002": "KDB",
@@ -60,6 +62,11 @@ def compact(number: str) -> str:
 def compact_series(numbers: pd.Series) -> pd.Series:
     """Vectorized :func:`compact`; missing values stay missing."""
     return compact_id_series(numbers)
+
+
+def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`compact` over a pyarrow string array; nulls stay null."""
+    return compact_id_arrow(numbers)
 
 
 def validate(number: str) -> str:
@@ -117,3 +124,15 @@ def valid_mask(numbers: pd.Series) -> np.ndarray:
     ok = s.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False, copy=True)
     known = s.str.slice(0, 3).isin(list(BANK_CODES)).to_numpy(dtype=bool, na_value=False)
     return ok & known
+
+
+def valid_mask_arrow(numbers: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`valid_mask` over an already compacted pyarrow string array; nulls are invalid.
+
+    >>> valid_mask_arrow(pa.array(['088110123456789', '999110123456789', '088123', None])).tolist()
+    [True, False, False, False]
+    """
+    pattern = f"^[0-9]{{{3 + MIN_ACCOUNT},{3 + MAX_ACCOUNT}}}$"
+    ok = pc.and_(pc.match_substring_regex(numbers, pattern),
+                 pc.is_in(pc.utf8_slice_codeunits(numbers, 0, 3), value_set=pa.array(list(BANK_CODES))))
+    return pc.fill_null(ok, False).to_numpy(zero_copy_only=False)

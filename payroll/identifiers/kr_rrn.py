@@ -36,9 +36,10 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from payroll.normalize import compact_id, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, compact_id_series
 
 LENGTH: int = 13
 _WEIGHTS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
@@ -56,6 +57,11 @@ def compact(number: str) -> str:
 def compact_series(numbers: pd.Series) -> pd.Series:
     """Vectorized :func:`compact`; missing values stay missing."""
     return compact_id_series(numbers)
+
+
+def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Columnar :func:`compact` over a pyarrow string array; nulls stay null."""
+    return compact_id_arrow(numbers)
 
 
 def calc_check_digit(number: str) -> str:
@@ -139,3 +145,8 @@ def valid_mask(numbers: pd.Series) -> np.ndarray:
     month_ok = (month >= 1) & (month <= 12)
     days = _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
     return ok & month_ok & (day >= 1) & (day <= days)
+
+
+def valid_mask_arrow(numbers: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`valid_mask` over an already compacted pyarrow string array; nulls are invalid."""
+    return valid_mask(pd.Series(numbers.to_pylist(), dtype=object))

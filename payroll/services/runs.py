@@ -25,16 +25,17 @@ from payroll.payments import build_payments, consolidate, to_table, totals_by
 from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
+from payroll.services.reference import EXTRACTS, extract_table
+from payroll.services.reference import (
+    extract_path as extract_path,  # the Parquet object of an extract in force
+)
 from payroll.store.files import put_table, read_table_verified, sha256_file
 from payroll.store.models import (
-    Account,
     Approval,
     Branch,
-    Death,
     IntakeError,
     PeriodRelease,
     ReferenceLoad,
-    RegistryPerson,
     Run,
     RunException,
     RunSubmission,
@@ -94,14 +95,13 @@ def history_before(session: Session, period: Period) -> History:
 
 def reference_for(ctx: Context, session: Session, period: Period) -> Reference:
     """What the checks of a run for `period` judge against: the reference extracts in force, the
-    payments released before the period, and the institution's policy."""
-    conn = session.connection()
+    payments released before the period, and the institution's policy. The extracts are read from their
+    Parquet objects (see `extract_path` for the paths themselves)."""
+    frames = {kind: extract_table(session, kind, ctx.home).to_pandas() for kind in EXTRACTS}
     return Reference(
-        registry=pd.read_sql(select(RegistryPerson.national_id, RegistryPerson.full_name,
-                                    RegistryPerson.birth_date), conn, dtype=str),
-        deaths=pd.read_sql(select(Death.national_id, Death.date_of_death), conn, dtype=str),
-        accounts=pd.read_sql(select(Account.account_code, Account.bank_code, Account.holder_national_id,
-                                    Account.dedicated, Account.status), conn),
+        registry=frames["registry"],
+        deaths=frames["deaths"],
+        accounts=frames["accounts"],
         history=history_before(session, period),
         policy=policy_for(ctx.settings),
     )

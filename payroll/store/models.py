@@ -7,7 +7,7 @@ ISO-8601 text so that hashes computed over them are the same on SQLite and Postg
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
@@ -70,30 +70,10 @@ class Bank(Base):
     params: Mapped[str | None] = mapped_column(Text)  # JSON object: a layout's per-bank parameters
 
 
-class RegistryPerson(Base):
-    __tablename__ = "registry"
-    national_id: Mapped[str] = mapped_column(String(20), primary_key=True)
-    full_name: Mapped[str] = mapped_column(String(300))
-    birth_date: Mapped[str] = mapped_column(String(10))
-
-
-class Death(Base):
-    __tablename__ = "deaths"
-    national_id: Mapped[str] = mapped_column(String(20), primary_key=True)
-    date_of_death: Mapped[str] = mapped_column(String(10))
-
-
-class Account(Base):
-    __tablename__ = "accounts"
-    account_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    bank_code: Mapped[str] = mapped_column(String(8))
-    holder_national_id: Mapped[str] = mapped_column(String(20), index=True)
-    dedicated: Mapped[bool] = mapped_column(Boolean)
-    status: Mapped[str] = mapped_column(String(16))
-
-
 class ReferenceLoad(Base):
-    """Which extract of each reference table is in force, for auditors."""
+    """Every load of reference data, for auditors. For the national extracts (registry, deaths,
+    accounts) the row names the normalized extract's Parquet object (key relative to PENSION_HOME, and its
+    SHA-256); the newest such row of a kind is the extract in force. `sha256` is the file as received."""
 
     __tablename__ = "reference_loads"
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
@@ -103,6 +83,8 @@ class ReferenceLoad(Base):
     rows: Mapped[int] = mapped_column(Integer)
     loaded_by: Mapped[str] = mapped_column(String(64))
     loaded_at: Mapped[str] = mapped_column(String(40))
+    object_key: Mapped[str | None] = mapped_column(String(500))
+    object_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 # --- submissions ----------------------------------------------------------------------------------
