@@ -36,8 +36,8 @@ floors run after the month and are not in its RSS. Also whether the engine's fig
 generator's expectations. Figures are printed, never asserted.
 
 `--profile DIR` runs each stage under cProfile and writes DIR/<stage>.prof and DIR/<stage>.txt (the top
-25 functions by cumulative time). Intake workers started by the bench are profiled too and merged into
-intake.prof; the workers of `services.submit_many` are not (profile it with `--workers 1`).
+25 functions by cumulative time). Intake workers started by the bench are profiled and merged into intake.prof
+(the bench process, which only waits for them, into intake.main.prof); the workers of `services.submit_many` are not (profile it with `--workers 1`).
 """
 
 from __future__ import annotations
@@ -167,24 +167,25 @@ class Stages:
 
 
 def write_profile(profiler: Any, directory: Path, name: str, worker_profiles: list[Path] | None = None) -> None:
-    """DIR/<name>.prof (pstats; merged with the intake workers' profiles when there are any) and
-    DIR/<name>.txt, the top 25 functions by cumulative time."""
+    """DIR/<name>.prof (pstats) and DIR/<name>.txt, the top 25 functions by cumulative time. When the
+    stage ran in worker processes (`worker_profiles`), those are the stage's profile, merged; this
+    process, which only waited for them, goes to DIR/<name>.main.prof."""
     import io
     import pstats
 
     directory.mkdir(parents=True, exist_ok=True)
-    stats = pstats.Stats(profiler)
-    worker_profiles = worker_profiles or []
-    for path in worker_profiles:
-        if path.exists():
-            stats.add(str(path))
-            path.unlink()
+    workers = [str(p) for p in worker_profiles or [] if p.exists()]
+    if workers:
+        profiler.dump_stats(str(directory / f"{name}.main.prof"))
+        stats = pstats.Stats(*workers)
+        for path in workers:
+            Path(path).unlink()
+    else:
+        stats = pstats.Stats(profiler)
     stats.dump_stats(str(directory / f"{name}.prof"))
     text = io.StringIO()
     pstats.Stats(str(directory / f"{name}.prof"), stream=text).sort_stats("cumulative").print_stats(25)
-    note = ""
-    if worker_profiles:
-        note = f"# merged with {len(worker_profiles)} intake worker process(es)\n"
+    note = f"# {len(workers)} intake worker processes, merged (this process: {name}.main.prof)\n" if workers else ""
     (directory / f"{name}.txt").write_text(note + text.getvalue(), encoding="utf-8")
 
 
