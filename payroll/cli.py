@@ -625,8 +625,10 @@ def synth(out: Annotated[Path, typer.Option("--out", help="Folder to write the m
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(typer_ctx: typer.Context, payees: Annotated[int, typer.Option("--payees")] = 100_000) -> None:
-    """The whole month on generated data, timed per stage (benchmarks/bench_month.py; its other options
-    pass through: --branches, --seed, --format, --data, --workers). Prints one JSON object."""
+    """The whole month on generated data, timed per stage beside each stage's floor, with the peak RSS of
+    all the engine's processes (benchmarks/bench_month.py; its other options pass through: --branches,
+    --seed, --format, --data, --home, --workers, --db-url URL (a fresh database on that server, dropped
+    after), --profile DIR (cProfile per stage), --no-floors, --quiet). Prints one JSON object."""
     from benchmarks.bench_month import main as bench_main
 
     bench_main(["--payees", str(payees), *typer_ctx.args])
