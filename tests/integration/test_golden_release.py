@@ -1,5 +1,7 @@
 """Golden bank files: the sample's history months (2026-09, 2026-10) and November, released with the
-clock fixed, give bank files whose SHA-256 this test records, on SQLite and on PostgreSQL alike.
+clock fixed, give bank files whose SHA-256 this test records, on SQLite and on PostgreSQL alike; so
+does a small Korean month (won, Othr/Id accounts, pain.001.001.03 and the fixed-width layout, which the
+Iranian sample does not use).
 
 Anything that changes a released byte (a writer, a layout, the plan of files, the manifest, the time a
 run records) fails here. A change that alters the bank files on purpose (a new manifest field, a
@@ -55,6 +57,13 @@ GOLDEN: dict[str, str] = {
     "2026-11/manifest.json.sig": "334fe647da1b8e15efb6cb0e58d20d5c9a1f42f2ef074ad3c553363301f16746",
 }
 
+GOLDEN_KR: dict[str, str] = {
+    "PENSION_2026-11_RUN1_BANK004.txt": "26b9c4a456aa99260f7dbbfd4cfec97aaa53f5b715d88f3e4b48a699c87f2c47",
+    "PENSION_2026-11_RUN1_BANK088.xml": "abab8b2f880f635d73c006d00703fdb389d1c5a8b1066a9793567fde87aa68f1",
+    "manifest.json": "350ee710a5ad30e1010e91aaad54291d23a03fab9b63c8ad82bccd1ac57763a3",
+    "manifest.json.sig": "91e503328705de8cbaf3b3725e73868beed989fb05c1eaaca6336e87dcf227c7",
+}
+
 
 def _fixed_key(path: Path) -> Path:
     key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"golden release test key").digest())
@@ -83,6 +92,68 @@ def released_hashes(tmp_path: Path, db_url: str, plan: dict) -> dict[str, str]:
         ctx.dispose()
     out = tmp_path / "out"
     return {f"{p.parent.name}/{p.name}": _sha(p) for p in sorted(out.glob("*/*")) if p.is_file()}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def korean_hashes(tmp_path: Path, db_url: str) -> dict[str, str]:
+    """The month of tests/integration/test_korea.py: two payees paid, by KB (fixed width) and Shinhan (.03)."""
+    from payroll import services
+    from payroll.identifiers import kr_rrn
+
+    def rrn(front: str) -> str:
+        return front + kr_rrn.calc_check_digit(front + "0")
+
+    ctx = make_context(tmp_path / "home-kr", db_url, country="KR",
+                       signing_key_file=_fixed_key(tmp_path / "key" / "golden.pem"))
+    kim, lee, park, choi = rrn("450312112345"), rrn("480921223456"), rrn("510101134567"), rrn("390505245678")
+    d = tmp_path / "kr"
+    d.mkdir()
+    try:
+        with clock.fixed(AT):
+            services.init_database(ctx)
+            services.load_reference(ctx, "branches", _write(d / "b.csv", "branch_code,name,province_code\n"
+                                                            "K01,서울 중앙,SEO\n"))
+            services.load_reference(ctx, "users", _write(d / "u.csv", "user_id,name,role,branch_code,province_code\n"
+                                                         "clerk-k01,김 직원,clerk,K01,\nhead-k01,이 지사장,branch_head,"
+                                                         "K01,\nprov-seo,박 본부장,province_approver,,SEO\n"
+                                                         "fin-a,재무 A,finance,,\nfin-b,재무 B,finance,,\n"
+                                                         "fin-c,재무 C,finance,,\n"))
+            services.load_reference(ctx, "registry", _write(d / "r.csv", "national_id,full_name,birth_date\n"
+                                                            f"{kim},김 민수,1945-03-12\n{lee},이 영희,1948-09-21\n"
+                                                            f"{park},박 철수,1951-01-01\n{choi},최 순자,1939-05-05\n"))
+            services.load_reference(ctx, "deaths", _write(d / "d.csv", f"national_id,date_of_death\n{choi},2026-09-30\n"))
+            services.load_reference(ctx, "accounts", _write(d / "a.csv", "account_code,bank_code,holder_national_id,"
+                                                            "dedicated,status\n"
+                                                            f"088-110123456789,088,{kim},true,open\n"
+                                                            f"004-22334455667,004,{lee},true,open\n"
+                                                            f"011-3010123456789,011,{park},false,open\n"
+                                                            f"088-110999888777,088,{choi},true,open\n"))
+            listing = _write(d / "K01.csv", "pension_id,national_id,full_name,birth_date,benefit_type,gross_amount,"
+                             "deduction_amount,net_amount,account_code\n"
+                             f"P1,{kim[:6]}-{kim[6:]},김 민수,1945-03-12,OLD_AGE,700000,20000,680000,088-110123456789\n"
+                             f"P2,{lee},이  영희,1948-09-21,SURVIVOR,450000,0,450000,004 22334455667\n"
+                             f"P3,{park},박 철수,1951-01-01,DISABILITY,900000,0,900000,011-3010123456789\n"
+                             f"P4,{choi},최 순자,1939-05-05,OLD_AGE,500000,0,500000,088-110999888777\n")
+            receipt = services.submit(ctx, listing, branch="K01", period="2026-11", user="clerk-k01")
+            for user in ("head-k01", "prov-seo"):
+                services.approve_submission(ctx, receipt["submission_id"], user=user)
+            run = services.create_run(ctx, "2026-11", user="fin-a")
+            for user in ("fin-b", "fin-c"):
+                services.approve_run(ctx, run["run_id"], user=user)
+            services.release_run(ctx, run["run_id"], user="fin-a", out_dir=tmp_path / "out-kr")
+    finally:
+        ctx.dispose()
+    return {p.name: _sha(p) for p in sorted((tmp_path / "out-kr").iterdir())}
+
+
+def test_a_korean_month_releases_to_the_golden_bytes(tmp_path: Path, db_url: str) -> None:
+    got = korean_hashes(tmp_path, db_url)
+    assert got == GOLDEN_KR, "\n".join(f"{k}: {got.get(k)} (golden {GOLDEN_KR.get(k)})"
+                                       for k in sorted(set(got) | set(GOLDEN_KR)) if got.get(k) != GOLDEN_KR.get(k))
 
 
 def test_the_sample_months_release_to_the_golden_bytes(tmp_path: Path, db_url: str, plan: dict) -> None:
