@@ -193,7 +193,8 @@ def _write_files(staging: Path, jobs: list[_FileJob]) -> list[dict[str, Any]]:
     only `staging`, which the caller removes: the archive is not touched until every file is good."""
     total = sum(len(j.transfers) for j in jobs)
     workers = min(release_workers(), len(jobs)) if total >= PARALLEL_MIN_TRANSFERS else 1
-    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+    if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        # (a daemonic process, e.g. a Dask worker's, may not have children: it writes the files itself)
         return [_write_file(staging, j) for j in jobs]
     global _JOBS
     _JOBS = jobs
