@@ -6,6 +6,14 @@ into the archive atomically, and only then is the release committed, in the same
 period's one-and-only release row and the audit entry. Releasing a released run returns the archived
 files byte for byte; if the archive was lost, it is regenerated and must hash to what was recorded.
 
+Each bank file is written, hashed, counted and checked (the official XSD for pain.001, a read-back by
+the layout's own parser for fixed-width and CSV files) by one function, ``_write_file``, from the
+transfers' columns taken as lists once. A release of ``PARALLEL_MIN_TRANSFERS`` transfers or more writes
+its files in a pool of forked processes (``PENSION_RELEASE_WORKERS``, default the cores), largest first,
+into the same staging folder: the bytes do not depend on the number of workers
+(tests/integration/test_golden_release.py, tests/unit/test_release_parallel.py), and a worker that
+fails or dies refuses the release before anything leaves the staging folder.
+
 A supplementary run (payroll.services.supplementary) is released only after its period's main run and
 writes no period release row: in the same transaction it marks the clearances of its PAYABLE rows paid
 and those of its other rows closed, each UPDATE only on clearances still open (paid_in_run_id and
