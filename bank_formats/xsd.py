@@ -28,6 +28,17 @@ _MESSAGE_NAME = re.compile(r"[a-z]{4}\.[0-9]{3}\.[0-9]{3}\.[0-9]{2}", re.ASCII)
 _LOCK = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    """A forked child (the release's file writers) gets a fresh lock: one that another thread of the
+    parent held at the fork would never be released in the child."""
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def _parser() -> etree.XMLParser:
     # Bank files are data: no DTDs, no entity expansion, no network.
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)

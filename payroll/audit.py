@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from payroll import clock
 from payroll.store.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
@@ -34,7 +34,7 @@ def state_hash(state: dict[str, Any] | None) -> str | None:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    return clock.now().isoformat(timespec="microseconds")
 
 
 def _entry_hash(fields: dict[str, Any]) -> str:

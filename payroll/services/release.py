@@ -6,6 +6,14 @@ into the archive atomically, and only then is the release committed, in the same
 period's one-and-only release row and the audit entry. Releasing a released run returns the archived
 files byte for byte; if the archive was lost, it is regenerated and must hash to what was recorded.
 
+Each bank file is written, hashed, counted and checked (the official XSD for pain.001, a read-back by
+the layout's own parser for fixed-width and CSV files) by one function, ``_write_file``, from the
+transfers' columns taken as lists once. A release of ``PARALLEL_MIN_TRANSFERS`` transfers or more writes
+its files in a pool of forked processes (``PENSION_RELEASE_WORKERS``, default the cores), largest first,
+into the same staging folder: the bytes do not depend on the number of workers
+(tests/integration/test_golden_release.py, tests/unit/test_release_parallel.py), and a worker that
+fails or dies refuses the release before anything leaves the staging folder.
+
 A supplementary run (payroll.services.supplementary) is released only after its period's main run and
 writes no period release row: in the same transaction it marks the clearances of its PAYABLE rows paid
 and those of its other rows closed, each UPDATE only on clearances still open (paid_in_run_id and
@@ -20,8 +28,12 @@ import json
 import os
 import shutil
 import uuid
+import multiprocessing as mp
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,18 +73,19 @@ def _archive_dir(ctx: Context, run: Run) -> Path:
     return ctx.home / "releases" / f"run-{run.id}"
 
 
-def _transactions(ctx: Context, transfers: pd.DataFrame, period: str):  # type: ignore[no-untyped-def]
-    iban = ctx.country.account_is_iban
-    for r in transfers.itertuples(index=False):
-        yield CreditTransfer(
-            end_to_end_id=r.end_to_end_id,
-            amount_minor=int(r.amount),
-            creditor_name=r.full_name,
-            creditor_iban=r.account_code if iban else None,
-            creditor_account_id=None if iban else r.account_code[3:],
-            creditor_bank_code=r.bank_code,
-            remittance=f"Pension {period} pension id {r.pension_id} branch {r.branch_code}",
-        )
+# Columns of payroll.legs.transfer_legs that a bank file's transactions are made of.
+_TRANSFER_COLUMNS = ("end_to_end_id", "amount", "full_name", "account_code", "bank_code", "pension_id",
+                     "branch_code")
+
+
+def _credit_transfers(transfers: pd.DataFrame, period: str, iban: bool) -> Iterator[CreditTransfer]:
+    """The transactions of one bank file, in the transfers' order. The columns are taken as Python lists
+    once (not a pandas row object per transfer), so the per-row work is one CreditTransfer and one
+    f-string; the texts are the ones the file has always held."""
+    e2e, amount, name, account, bank, pension_id, branch = (transfers[c].tolist() for c in _TRANSFER_COLUMNS)
+    for e, a, n, acc, b, pid, br in zip(e2e, amount, name, account, bank, pension_id, branch, strict=True):
+        yield CreditTransfer(e, int(a), n, acc if iban else None, None if iban else acc[3:], b,
+                             f"Pension {period} pension id {pid} branch {br}")
 
 
 def bank_rules(session: Session) -> dict[str, BankRules]:
@@ -99,6 +112,126 @@ def plan_for(session: Session, run: Run) -> list[PlannedFile]:
         raise Refused("UNKNOWN_BANK", f"run {run.id}: {e}; nothing was released") from None
 
 
+PARALLEL_MIN_TRANSFERS = 50_000  # below this a release writes its files one after another, in this process
+WORKERS_ENV = "PENSION_RELEASE_WORKERS"
+
+
+def release_workers() -> int:
+    """How many processes write a large release's files: PENSION_RELEASE_WORKERS, default the cores this
+    process may run on."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+    if not text.isdigit() or int(text) < 1:
+        raise Refused("BAD_SETTING", f"{WORKERS_ENV}={text!r}: expected a whole number of processes >= 1; "
+                      "nothing was released")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class _FileJob:
+    """One bank file to write: everything _write_file needs, and nothing of the database."""
+
+    name: str
+    bank: BankRules
+    part: int
+    parts: int
+    transfers: pd.DataFrame  # rows of payroll.legs.transfer_legs, in file order
+    period: str
+    iban: bool
+    batch: PaymentBatch
+
+
+def _write_file(staging: Path, job: _FileJob) -> dict[str, Any]:
+    """Write one bank file into `staging` and check it, in one function: the transactions are streamed
+    through the format's writer, which hashes and counts the bytes and refuses a count or sum other than
+    the batch declares (and, for pain.001, validates the file against the official XSD); a layout file
+    (fixed width, CSV) is read back by its own parser and must hold the declared count and sum. Returns
+    the file's manifest record; Refused (and no file left behind) otherwise."""
+    f, batch = job, job.batch
+    fmt = None
+    try:
+        fmt = file_format(f.bank.file_format)
+        result = fmt.write(staging / f.name, batch, _credit_transfers(f.transfers, f.period, f.iban),
+                           f.bank.params)
+        if not fmt.name.startswith("pain.001"):
+            back = fmt.read_back(staging / f.name)
+            held = (len(back.transfers), sum(a for _, a in back.transfers))
+            if held != (batch.number_of_transactions, batch.control_sum_minor) or \
+                    back.declared_count not in (None, held[0]) or back.declared_sum not in (None, held[1]):
+                raise ValueError(f"read back, it holds {held[0]} transfers for {held[1]} and declares "
+                                 f"{back.declared_count} for {back.declared_sum}; {batch.number_of_transactions} "
+                                 f"for {batch.control_sum_minor} were written")
+    except ValueError as e:  # the writer and the schema refuse what a bank would reject
+        (staging / f.name).unlink(missing_ok=True)
+        raise Refused("BANK_FILE_INVALID", f"{f.name}: {e}; nothing was released") from None
+    if f.bank.max_file_bytes is not None and result.bytes > f.bank.max_file_bytes:
+        raise Refused("BANK_FILE_TOO_LARGE", f"{f.name} is {result.bytes} bytes, over the {f.bank.max_file_bytes} "
+                      f"bank {f.bank.bank_code} takes; lower its max_transactions (now "
+                      f"{f.bank.max_transactions or 'none'}); nothing was released")
+    return {"file": f.name, "bank_code": f.bank.bank_code, "bank_name": f.bank.name,
+            "format": fmt.name, "msg_id": batch.msg_id, "part": f.part, "parts": f.parts,
+            "transactions": result.transactions, "control_sum": result.control_sum_minor,
+            "sha256": result.sha256, "bytes": result.bytes}
+
+
+# The jobs of the release in progress, read by the forked workers (inherited, never pickled: the
+# transfers stay where they are in memory). Set only while a pool runs.
+_JOBS: list[_FileJob] = []
+
+
+def _write_job(staging: Path, index: int) -> tuple[str, Any]:
+    """_write_file in a worker: ("ok", record) or ("refused", (code, message)); any other failure is
+    returned as ("failed", text) so that the parent refuses the release naming it."""
+    try:
+        return "ok", _write_file(staging, _JOBS[index])
+    except Refused as e:
+        return "refused", (e.code, e.message, e.detail)
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which refuses the release
+        return "failed", f"{type(e).__name__}: {e}"
+
+
+def _write_files(staging: Path, jobs: list[_FileJob]) -> list[dict[str, Any]]:
+    """Every job's file into `staging`, records in the jobs' order. A release of PARALLEL_MIN_TRANSFERS
+    transfers or more is written by a pool of forked processes (release_workers()), largest files first;
+    a smaller one here, one file after another. Either way the bytes are the same, and a failure leaves
+    only `staging`, which the caller removes: the archive is not touched until every file is good."""
+    total = sum(len(j.transfers) for j in jobs)
+    workers = min(release_workers(), len(jobs)) if total >= PARALLEL_MIN_TRANSFERS else 1
+    if workers <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        # (a daemonic process, e.g. a Dask worker's, may not have children: it writes the files itself)
+        return [_write_file(staging, j) for j in jobs]
+    global _JOBS
+    _JOBS = jobs
+    records: list[dict[str, Any] | None] = [None] * len(jobs)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].transfers))
+            futures = {pool.submit(_write_job, staging, i): i for i in order}
+            try:
+                for done in as_completed(futures):
+                    kind, value = done.result()
+                    if kind == "refused":
+                        code, message, detail = value
+                        raise Refused(code, message, **detail)
+                    if kind == "failed":
+                        raise Refused("BANK_FILE_FAILED", f"{jobs[futures[done]].name}: {value}; nothing was "
+                                      "released")
+                    records[futures[done]] = value
+            except BrokenProcessPool:
+                raise Refused("BANK_FILE_FAILED", "a process writing the bank files died; nothing was "
+                              "released") from None
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # no worker writes into staging after this
+                raise
+    finally:
+        _JOBS = []
+    return [r for r in records if r is not None]
+
+
 def generate_files(ctx: Context, session: Session, run: Run, staging: Path,
                    audit_head: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Write every bank file, the manifest and its signature into `staging`; return the file records.
@@ -113,27 +246,15 @@ def generate_files(ctx: Context, session: Session, run: Run, staging: Path,
     debtor = Debtor(name=s.debtor_name, iban=account if iban else None, account_id=None if iban else account[3:],
                     bank_code=ctx.country.account_bank_code(account))
     planned = plan_for(session, run)
-    files: list[dict[str, Any]] = []
-    for f in planned:
-        group = f.transfers
-        batch = PaymentBatch(
-            msg_id=f.msg_id, created_at=created_at, initiating_party=s.initiating_party,
-            payment_info_id=f"{f.msg_id}P1", requested_execution_date=period.day(s.payment_day),
-            currency=ctx.country.currency, debtor=debtor, number_of_transactions=len(group),
-            control_sum_minor=exact_sum(group["amount"].to_numpy()))
-        try:
-            fmt = file_format(f.bank.file_format)
-            result = fmt.write(staging / f.name, batch, _transactions(ctx, group, str(period)), f.bank.params)
-        except ValueError as e:  # the writer and the schema refuse what a bank would reject
-            raise Refused("BANK_FILE_INVALID", f"{f.name}: {e}; nothing was released") from None
-        if f.bank.max_file_bytes is not None and result.bytes > f.bank.max_file_bytes:
-            raise Refused("BANK_FILE_TOO_LARGE", f"{f.name} is {result.bytes} bytes, over the {f.bank.max_file_bytes} "
-                          f"bank {f.bank.bank_code} takes; lower its max_transactions (now "
-                          f"{f.bank.max_transactions or 'none'}); nothing was released")
-        files.append({"file": f.name, "bank_code": f.bank.bank_code, "bank_name": f.bank.name,
-                      "format": fmt.name, "msg_id": f.msg_id, "part": f.part, "parts": f.parts,
-                      "transactions": result.transactions, "control_sum": result.control_sum_minor,
-                      "sha256": result.sha256, "bytes": result.bytes})
+    jobs = [_FileJob(name=f.name, bank=f.bank, part=f.part, parts=f.parts, transfers=f.transfers,
+                     period=str(period), iban=iban,
+                     batch=PaymentBatch(
+                         msg_id=f.msg_id, created_at=created_at, initiating_party=s.initiating_party,
+                         payment_info_id=f"{f.msg_id}P1", requested_execution_date=period.day(s.payment_day),
+                         currency=ctx.country.currency, debtor=debtor, number_of_transactions=len(f.transfers),
+                         control_sum_minor=exact_sum(f.transfers["amount"].to_numpy())))
+            for f in planned]
+    files = _write_files(staging, jobs)
     count = sum(f["transactions"] for f in files)
     total = sum(f["control_sum"] for f in files)
     transfers = sum(len(f.transfers) for f in planned)
