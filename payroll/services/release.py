@@ -300,14 +300,18 @@ def _archive_problems(ctx: Context, run: Run, recorded: list[ReleasedFile], arch
     if altered or not _signed(manifest):  # runs released before manifests were signed: hashes only
         return altered
     key = ctx.settings.release_key_path
-    public = key if key.exists() else signing.public_key_path(key)
-    if not public.exists():
-        return [f"{MANIFEST + signing.SIGNATURE_SUFFIX}: cannot be checked, the release key {key} is missing"]
+    public = signing.verification_key_path(key)
+    if public is None:  # not an altered archive: the key to check it with is gone (503, as for a release)
+        key_id = json.loads(manifest.read_bytes())["signature"].get("key_id")
+        raise Refused("SIGNING_KEY_MISSING", f"the archive of run {run.id} cannot be checked: the release key {key} "
+                      f"and its public half {signing.public_key_path(key)} are missing; restore the key (id "
+                      f"{key_id}) from its backup (or point PENSION_SIGNING_KEY_FILE at it)",
+                      key_path=str(key), key_id=key_id)
     problems: list[str] = verify_release(archive, public)["problems"]
     return problems
 
 
-STAGING = ".staging-"  # + the pid of the releasing process + a random suffix
+STAGING = ".staging-"  # + a random token
 
 
 @contextmanager
@@ -317,51 +321,56 @@ def _staging(ctx: Context) -> Iterator[Path]:
     releases = ctx.home / "releases"
     make_private_dir(releases)
     remove_stale_staging(releases)
-    staging = releases / f"{STAGING}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    make_private_dir(staging)
-    fd = os.open(staging, os.O_RDONLY)
-    try:
+    staging = releases / f"{STAGING}{uuid.uuid4().hex}"
+    with _holding(releases, fcntl.LOCK_SH):  # no sweep sees the folder between its mkdir and its flock
+        make_private_dir(staging)
+        fd = os.open(staging, os.O_RDONLY)
         fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         os.close(fd)  # the lock goes with it; so it does when the process is killed
 
 
-def _alive(pid: int) -> bool:
+@contextmanager
+def _holding(folder: Path, how: int) -> Iterator[None]:
+    """A lock on the releases folder itself: shared by each release while it makes and locks its staging
+    folder, exclusive while stale ones are swept."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        fcntl.flock(fd, how)
+        yield
+    finally:
+        os.close(fd)
 
 
 def remove_stale_staging(releases: Path) -> list[str]:
     """Remove the staging folders of releases that died (kill -9, a power cut) before archiving their
-    files; return their names. A folder is stale only when no process holds its lock (a release in
-    progress does, in this process or another, on this host or on another sharing the home) and the
-    process named in it is gone (it may have made the folder and not locked it yet)."""
+    files; return their names. A folder is stale when no process holds its lock: a release in progress
+    does, in this process or another, on this host or on another sharing the home, from the moment its
+    folder exists (it is made and locked under a shared lock on `releases` that this sweep takes
+    exclusively). No process id is trusted: one reused by an unrelated process kept a dead release's
+    folder forever."""
     removed = []
-    for path in sorted(releases.glob(f"{STAGING}*")):
-        pid = path.name[len(STAGING):].split("-", 1)[0]
-        if not path.is_dir() or (pid.isdigit() and 0 < int(pid) and _alive(int(pid))):
-            continue
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:  # removed meanwhile by another release
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        try:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
-        finally:
-            os.close(fd)
+    with _holding(releases, fcntl.LOCK_EX):
+        for path in sorted(releases.glob(f"{STAGING}*")):
+            if not path.is_dir():
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:  # removed meanwhile by another release
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+            finally:
+                os.close(fd)
     return removed
 
 

@@ -3,8 +3,10 @@ separation of duties, one release per period, byte-identical re-release, crash s
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from bank_formats.pain001 import read_pain001
 from payroll import services, signing
 from payroll.errors import Refused
 from payroll.services import Context
+from payroll.services.release import remove_stale_staging
 from payroll.store.models import PeriodRelease, ReleasedFile, Run, Submission
 from tests import month
 from tests.conftest import SAMPLE
@@ -336,7 +339,8 @@ def test_a_release_removes_the_staging_folders_a_killed_release_left_and_no_othe
     (stale / "PAIN001-BANK.xml").write_text("<Document><CstmrCdtTrfInitn><GrpHdr>", encoding="utf-8")
     (stale / "manifest.json.tmp").write_text("{", encoding="utf-8")
     # a release in progress in another process (on another host sharing the home: a pid unknown here) holds
-    # its folder's lock; one just made by a live process on this host may not be locked yet
+    # its folder's lock; a folder nobody holds is stale even when the pid in its name is alive again (reused
+    # by another process): a release locks its folder before any sweep can see it
     locked = releases / f".staging-{_dead_pid()}-11111111"
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(locked)], stdout=subprocess.PIPE, text=True)
     try:
@@ -344,13 +348,12 @@ def test_a_release_removes_the_staging_folders_a_killed_release_left_and_no_othe
         unlocked = releases / f".staging-{holder.pid}-22222222"
         unlocked.mkdir()
         done = month.release(ctx, plan, run["run_id"])
-        assert not stale.exists()
-        assert (locked / "PAIN001-BANK.xml").read_text(encoding="utf-8") == "<Document>" and unlocked.is_dir()
+        assert not stale.exists() and not unlocked.exists()
+        assert (locked / "PAIN001-BANK.xml").read_text(encoding="utf-8") == "<Document>"
     finally:
         holder.kill()
         holder.wait()
-    assert sorted(p.name for p in releases.iterdir()) == sorted(
-        [f"run-{run['run_id']}", locked.name, unlocked.name])
+    assert sorted(p.name for p in releases.iterdir()) == sorted([f"run-{run['run_id']}", locked.name])
     pub = signing.public_key_path(ctx.settings.release_key_path)
     assert services.verify_release(Path(done["archive"]), pub)["ok"]
     with ctx.uow() as s:
@@ -359,5 +362,37 @@ def test_a_release_removes_the_staging_folders_a_killed_release_left_and_no_othe
     # once-locked folder too
     shutil.rmtree(done["archive"])
     again = month.release(ctx, plan, run["run_id"])
-    assert again["already_released"] and not locked.exists() and not unlocked.exists()
+    assert again["already_released"] and not locked.exists()
     assert again["files"] == done["files"]
+
+
+def test_a_re_release_with_no_key_at_all_is_signing_key_missing_not_archive_changed(ctx: Context,
+                                                                                      plan: dict) -> None:
+    run = month.approved_run(ctx, plan)
+    first = month.release(ctx, plan, run["run_id"])
+    key = ctx.settings.release_key_path
+    key.unlink()
+    signing.public_key_path(key).unlink()
+    with pytest.raises(Refused) as e:
+        month.release(ctx, plan, run["run_id"])
+    assert e.value.code == "SIGNING_KEY_MISSING", e.value.as_dict()
+    assert e.value.detail["key_path"] == str(key)
+    assert Path(first["manifest"]).is_file()  # the archive is left as it was
+
+
+def test_a_staging_folder_named_with_a_live_but_reused_pid_is_removed_when_nobody_holds_its_lock(
+        tmp_path: Path) -> None:
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    reused = releases / f".staging-{os.getpid()}-0badc0de"  # a dead release's pid, now this process's
+    reused.mkdir()
+    (reused / "PAIN001-BANK.xml").write_text("<Document>", encoding="utf-8")
+    held = releases / ".staging-1-11111111"  # a release in progress holds its lock
+    held.mkdir()
+    fd = os.open(held, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert remove_stale_staging(releases) == [reused.name]
+    finally:
+        os.close(fd)
+    assert not reused.exists() and held.is_dir()
