@@ -280,34 +280,41 @@ def _percent(count: int, total: int) -> float | None:
     return count / total * 100 if total else None
 
 
-def _file_result(expectation: Any, batch_result: dict[str, Any], data: pd.DataFrame, row_nos: np.ndarray
-                 ) -> dict[str, Any]:
-    """One file's part of an expectation's batch result, counted as GX counts a single frame."""
-    if "element_count" not in batch_result:  # file level (columns, types): the same for every file
-        return dict(batch_result)
+def _counts(expectation: Any, batch_result: dict[str, Any], data: pd.DataFrame, file_of: np.ndarray, n: int
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per file: the rows an expectation judges (element_count) and, where GX reports it, how many of
+    them are missing (missing_count), counted as GX counts a single frame; one pass over the batch."""
     domain = _domain(expectation, data)
-    rows = data if domain is None else data[domain]
-    element = len(rows)
+    element = np.bincount(file_of if domain is None else file_of[domain], minlength=n)
+    if "missing_count" not in batch_result:
+        return element, None
+    kwargs = expectation.configuration.kwargs
+    if "column" in kwargs:
+        missing = data[kwargs["column"]].isna().to_numpy()
+    else:
+        nulls = data[list(kwargs["column_list"])].isna()
+        how = getattr(expectation, "ignore_row_if", "all_values_are_missing")
+        missing = (nulls.any(axis=1).to_numpy() if how == "any_value_is_missing"
+                   else nulls.all(axis=1).to_numpy() if how == "all_values_are_missing"
+                   else np.zeros(len(data), dtype=bool))
+    if domain is not None:
+        missing = missing & domain
+    return element, np.bincount(file_of[missing], minlength=n)
+
+
+def _file_result(element: int, missing: int | None, row_nos: np.ndarray) -> dict[str, Any]:
+    """One file's part of a row-level expectation's batch result, with GX's fields and arithmetic."""
     unexpected = len(row_nos)
     result: dict[str, Any] = {"element_count": element, "unexpected_count": unexpected,
                               "unexpected_percent": _percent(unexpected, element),
                               "unexpected_index_column_names": ["row_no"]}
-    if "missing_count" in batch_result:
-        kwargs = expectation.configuration.kwargs
-        if "column" in kwargs:
-            missing = int(rows[kwargs["column"]].isna().sum())
-        else:
-            nulls = rows[list(kwargs["column_list"])].isna()
-            how = getattr(expectation, "ignore_row_if", "all_values_are_missing")
-            missing = int((nulls.any(axis=1) if how == "any_value_is_missing"
-                           else nulls.all(axis=1) if how == "all_values_are_missing"
-                           else pd.Series(False, index=rows.index)).sum())
+    if missing is not None:
         nonmissing = element - missing
         result.update({"unexpected_percent": _percent(unexpected, nonmissing), "missing_count": missing,
                        "missing_percent": _percent(missing, element),
                        "unexpected_percent_total": _percent(unexpected, element),
                        "unexpected_percent_nonmissing": _percent(unexpected, nonmissing)})
-    listed = [int(r) for r in row_nos]
+    listed = row_nos[:MAX_LISTED].tolist()  # GateResult.result keeps MAX_LISTED rows, as _trim does
     partial = int(RESULT_FORMAT["partial_unexpected_count"])
     result["partial_unexpected_index_list"] = [{"row_no": listed[:partial]}] if listed else []
     result["unexpected_index_list"] = [{"row_no": listed}] if listed else []
@@ -326,6 +333,7 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
         part.index = pd.Index((np.int64(i) << ROW_BITS) | d.index.to_numpy(dtype=np.int64), name=KEY_NAME)
         parts_in.append(part)
     batch_data = pd.concat(parts_in)
+    batch_files = batch_data[FILE_COLUMN].to_numpy()
     suite = build_suite(profile, period, rules)
     batch_suite = _batch_suite(suite)
     definition = batch_definition()
@@ -336,7 +344,7 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
     total_rows = max(len(batch_data), 1)
     builders = [FindingBuilder(d, profile, period) for d in datas]
     parts: list[list[pd.DataFrame]] = [[] for _ in range(n)]
-    evrs: list[list[ExpectationValidationResult]] = [[] for _ in range(n)]
+    evrs: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     summaries: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     file_level = [False] * n
     for expectation, batch_expectation in zip(suite.expectations, batch_suite.expectations, strict=True):
@@ -367,20 +375,29 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
         file_of = keys >> ROW_BITS
         order = np.argsort(file_of, kind="stable")
         bounds = np.searchsorted(file_of[order], np.arange(n + 1))
+        row_level = error is None and "element_count" in result
+        if row_level:
+            elements, missings = _counts(expectation, result, batch_data, batch_files, n)
+        # the JSON of this expectation's result, made once; each file gets its success and counts
+        template = ExpectationValidationResult(
+            success=bool(evr.success), expectation_config=expectation.configuration,
+            result={} if row_level else _trim(result), exception_info=evr.exception_info,
+            meta=evr.meta).to_json_dict()
         for i in range(n):
             row_nos = keys[order[bounds[i]:bounds[i + 1]]] & _ROW_MASK
-            file_result = result if error is not None else _file_result(expectation, result, datas[i], row_nos)
-            success = bool(evr.success) if ("element_count" not in file_result or error is not None) \
-                else len(row_nos) == 0
+            if row_level:
+                file_result = _file_result(int(elements[i]), None if missings is None else int(missings[i]),
+                                           row_nos)
+                success = len(row_nos) == 0
+            else:
+                file_result, success = template["result"], bool(evr.success)
             if not success and error is None:
                 if meta.get("level") == "file":
                     file_level[i] = True
                     parts[i].append(builders[i].file_finding(meta))
                 else:
                     parts[i].append(builders[i].row_findings(meta, kwargs, row_nos))
-            evrs[i].append(ExpectationValidationResult(
-                success=success, expectation_config=expectation.configuration, result=_trim(file_result),
-                exception_info=evr.exception_info, meta=evr.meta))
+            evrs[i].append({**template, "success": success, "result": file_result})
             summaries[i].append({
                 "type": expectation.expectation_type,
                 "rule": meta.get("rule"),
@@ -394,6 +411,16 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
             })
 
     elapsed = time.perf_counter() - started
+    # the suite result's JSON, made once; each file gets its results, statistics and row count
+    suite_template = ExpectationSuiteValidationResult(
+        success=False, results=[], suite_name=suite.name, statistics={},
+        meta={**suite.meta, "great_expectations_version": _gx_version(), "rows": 0,
+              "run_id": {"run_name": f"gate {profile.code} {period}", "run_time": run_time},
+              "validation_time": run_time,
+              "batch_spec": {"datasource_name": definition.data_asset.datasource.name,
+                             "data_asset_name": definition.data_asset.name,
+                             "batch_definition": definition.name}},
+    ).to_json_dict()
     out = []
     for i in range(n):
         findings = pd.concat(parts[i], ignore_index=True) if parts[i] else empty_findings()
@@ -403,25 +430,13 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
         findings["row_no"] = findings["row_no"].astype(np.int64)
         successful = sum(1 for s in summaries[i] if s["success"])
         total = len(summaries[i])
-        suite_result = ExpectationSuiteValidationResult(
-            success=successful == total,
-            results=evrs[i],
-            suite_name=suite.name,
-            statistics={
-                "evaluated_expectations": total,
-                "successful_expectations": successful,
-                "unsuccessful_expectations": total - successful,
-                "success_percent": 100.0 * successful / total if total else None,
-            },
-            meta={**suite.meta, "great_expectations_version": _gx_version(), "rows": len(datas[i]),
-                  "run_id": {"run_name": f"gate {profile.code} {period}", "run_time": run_time},
-                  "validation_time": run_time,
-                  "batch_spec": {"datasource_name": definition.data_asset.datasource.name,
-                                 "data_asset_name": definition.data_asset.name,
-                                 "batch_definition": definition.name},
-                  "batch": {"files": n, "file_index": i, "rows": int(len(batch_data))}},
-        )
-        out.append(GateResult(findings=findings, expectations=summaries[i], success=suite_result.success,
-                              result=suite_result.to_json_dict(), seconds=elapsed * len(datas[i]) / total_rows,
+        result = {**suite_template, "success": successful == total, "results": evrs[i],
+                  "statistics": {"evaluated_expectations": total, "successful_expectations": successful,
+                                 "unsuccessful_expectations": total - successful,
+                                 "success_percent": 100.0 * successful / total if total else None},
+                  "meta": {**suite_template["meta"], "rows": len(datas[i]),
+                           "batch": {"files": n, "file_index": i, "rows": int(len(batch_data))}}}
+        out.append(GateResult(findings=findings, expectations=summaries[i], success=successful == total,
+                              result=result, seconds=elapsed * len(datas[i]) / total_rows,
                               file_level=file_level[i]))
     return out

@@ -325,22 +325,23 @@ def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, 
         batch, rows = [], 0
 
     try:
-        admitted: list[_Pending] = []
-        for i, item in enumerate(items):
-            try:
-                a = _admit(ctx, i, item)
-            except Exception as e:  # noqa: BLE001 - every refusal is this item's receipt
-                fail(i, e)
-                continue
-            if isinstance(a, dict):
-                outcomes[i] = a
-            else:
-                admitted.append(a)
-        # parsed `workers` at a time, in order; the parsed bytes are dropped once stored
+        # items are admitted and read `step` at a time, in order, so that only the current batch's bytes
+        # and frames are held (600 branch files of a national month would be gigabytes at once)
         step = max(workers, 1) * 4
-        for k in range(0, len(admitted), step):
-            chunk = admitted[k:k + step]
-            results = pool.map(lambda p: _safe_parse(ctx, p), chunk) if pool else (_safe_parse(ctx, p) for p in chunk)
+        for k in range(0, len(items), step):
+            admitted: list[_Pending] = []
+            for i in range(k, min(k + step, len(items))):
+                try:
+                    a = _admit(ctx, i, items[i])
+                except Exception as e:  # noqa: BLE001 - every refusal is this item's receipt
+                    fail(i, e)
+                    continue
+                if isinstance(a, dict):
+                    outcomes[i] = a
+                else:
+                    admitted.append(a)
+            results = (pool.map(lambda p: _safe_parse(ctx, p), admitted) if pool
+                       else (_safe_parse(ctx, p) for p in admitted))
             for p, error in results:
                 if error is not None:
                     fail(p.index, error)
