@@ -1,4 +1,5 @@
-"""The monthly run as a Prefect flow: intake per branch (mapped), approvals, consolidation and checks,
+"""The monthly run as a Prefect flow: intake of the branch files in chunks (INTAKE_CHUNK files a task,
+one quality-gate run per chunk: services.submit_many), approvals, consolidation and checks,
 run approvals, release, exception report. Each task is one service call.
 
 Approvals are given by the plan (the demo's scripted users), or waited for: with `wait_for_approval`
@@ -74,9 +75,9 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 INTAKE_CHUNK = 25  # branch files a task submits together: one quality-gate run for all of them
 
 
-@task(name="submit-branch-lists", task_run_name="submit {branch_files[0].branch} to {branch_files[-1].branch}",
-      retries=2, retry_delay_seconds=1, retry_condition_fn=_transient)
-def submit_branch_lists(branch_files: list[BranchFile], period: str) -> list[dict[str, Any]]:
+@task(name="submit-branch-lists", task_run_name="submit {label}", retries=2, retry_delay_seconds=1,
+      retry_condition_fn=_transient)
+def submit_branch_lists(branch_files: list[BranchFile], period: str, label: str = "") -> list[dict[str, Any]]:
     """A chunk of the plan's branch files through services.submit_many: one receipt per file, in order.
     A refused file gets a receipt with status "refused" and the error and fails nothing; a retry after
     a database error finds what was stored already (the same bytes are the same submission)."""
@@ -91,11 +92,6 @@ def submit_branch_lists(branch_files: list[BranchFile], period: str) -> list[dic
             log.info("branch %s: submission %s %s, %s rows, %s rejected", b.branch, receipt["submission_id"],
                      receipt["status"], receipt["rows"], receipt["rows_rejected"])
     return receipts
-
-
-def submit_branch_list(branch_file: BranchFile, period: str) -> dict[str, Any]:
-    """One branch file (a chunk of one)."""
-    return submit_branch_lists([branch_file], period)[0]
 
 
 @task(name="approve-branch-list", task_run_name="approve submission {submission_id}", retries=2,
@@ -191,6 +187,10 @@ def exception_report(run_id: int, out: Path, user: str) -> dict[str, Any]:
     return _call(services.export_exceptions, run_id, out, "csv", user=user)
 
 
+def _label(chunk: list[BranchFile]) -> str:
+    return chunk[0].branch if len(chunk) == 1 else f"{chunk[0].branch} to {chunk[-1].branch} ({len(chunk)} files)"
+
+
 def latest_accepted(receipts: list[dict[str, Any]]) -> dict[str, int]:
     """The newest accepted submission of each branch."""
     best: dict[str, int] = {}
@@ -209,7 +209,7 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
     report = progress.current()
     report.start("intake", total=len(plan.submissions), unit="files")
     chunks = [plan.submissions[i:i + INTAKE_CHUNK] for i in range(0, len(plan.submissions), INTAKE_CHUNK)]
-    futures = [submit_branch_lists.submit(chunk, plan.period) for chunk in chunks]
+    futures = [submit_branch_lists.submit(chunk, plan.period, _label(chunk)) for chunk in chunks]
     for future in as_completed(futures):
         done = future.result()
         report.advance("intake", n=len(done), rows=sum(int(r["rows"]) for r in done))
