@@ -79,6 +79,17 @@ def quoted(s: pd.Series) -> pd.Series:
     return out
 
 
+def _quoting(mask: np.ndarray, before: str, text: pd.Series, after: str) -> pd.Series | str:
+    """`before + quoted(value) + after` for the rows of `mask` only: a message for every row of a column
+    was built and dropped whenever a rule found nothing (most files, most rules)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return ""
+    out = pd.Series(np.full(len(mask), "", dtype=object), index=text.index, dtype=object)
+    out[mask] = (before + quoted(text[mask]) + after).to_numpy(dtype=object)
+    return out
+
+
 def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems) -> tuple[pd.Series, np.ndarray]:
     """Int64 minor units (NA where empty or unreadable) and the mask of readable cells."""
     t = to_ascii_digits_series(text.astype(str).str.strip())
@@ -94,12 +105,13 @@ def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems
         t[other] = rest
         ok[other] = rest.str.fullmatch(_PLAIN).to_numpy(bool)
         decimals[other] = ~ok[other] & rest.str.fullmatch(_DECIMAL).to_numpy(bool)
-    problems.add(decimals, column, "INVALID_AMOUNT",
-                 f"{column} " + quoted(text) + f" has decimals; {currency} has no minor unit, so amounts are "
-                 f"whole {currency} (nothing is rounded: correct the amount in the branch system)")
-    problems.add(~ok & ~empty & ~decimals, column, "INVALID_AMOUNT",
-                 f"{column} " + quoted(text) + " is not a whole number of minor units (digits, optionally "
-                 f"grouped by three; at most {MAX_AMOUNT_DIGITS} digits)")
+    problems.add(decimals, column, "INVALID_AMOUNT", _quoting(
+                 decimals, f"{column} ", text, f" has decimals; {currency} has no minor unit, so amounts are "
+                 f"whole {currency} (nothing is rounded: correct the amount in the branch system)"))
+    unreadable = ~ok & ~empty & ~decimals
+    problems.add(unreadable, column, "INVALID_AMOUNT", _quoting(
+                 unreadable, f"{column} ", text, " is not a whole number of minor units (digits, optionally "
+                 f"grouped by three; at most {MAX_AMOUNT_DIGITS} digits)"))
     values = pd.to_numeric(t.where(ok, None), errors="coerce").astype("Int64")
     return values, ok
 
@@ -141,13 +153,13 @@ def parse_dates(text: pd.Series, column: str, profile: CountryProfile, problems:
     empty = (t == "").to_numpy()
     bad = ~empty & out.isna().to_numpy()
     day_first = bad & t.str.fullmatch(_DAY_FIRST).to_numpy(bool)
-    problems.add(day_first, column, "INVALID_DATE",
-                 f"{column} " + quoted(text) + " puts the day first; write the year first (YYYY-MM-DD), so "
-                 "that day and month cannot be mistaken")
-    problems.add(bad & ~day_first & jalali, column, "INVALID_DATE",
-                 f"{column} " + quoted(text) + " is not a real Jalali (Solar Hijri) date")
-    problems.add(bad & ~day_first & ~jalali, column, "INVALID_DATE",
-                 f"{column} " + quoted(text) + " is not a real date written YYYY-MM-DD")
+    problems.add(day_first, column, "INVALID_DATE", _quoting(
+                 day_first, f"{column} ", text, " puts the day first; write the year first (YYYY-MM-DD), so "
+                 "that day and month cannot be mistaken"))
+    problems.add(bad & ~day_first & jalali, column, "INVALID_DATE", _quoting(
+                 bad & ~day_first & jalali, f"{column} ", text, " is not a real Jalali (Solar Hijri) date"))
+    problems.add(bad & ~day_first & ~jalali, column, "INVALID_DATE", _quoting(
+                 bad & ~day_first & ~jalali, f"{column} ", text, " is not a real date written YYYY-MM-DD"))
     return out, int((jalali & out.notna().to_numpy()).sum())
 
 
