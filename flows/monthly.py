@@ -1,4 +1,5 @@
-"""The monthly run as a Prefect flow: intake per branch (mapped), approvals, consolidation and checks,
+"""The monthly run as a Prefect flow: intake of the branch files in chunks (INTAKE_CHUNK files a task,
+one quality-gate run per chunk: services.submit_many), approvals, consolidation and checks,
 run approvals, release, exception report. Each task is one service call.
 
 Approvals are given by the plan (the demo's scripted users), or waited for: with `wait_for_approval`
@@ -71,15 +72,26 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         ctx.dispose()
 
 
-@task(name="submit-branch-list", task_run_name="submit {branch_file.branch}", retries=2, retry_delay_seconds=1,
+INTAKE_CHUNK = 25  # branch files a task submits together: one quality-gate run for all of them
+
+
+@task(name="submit-branch-lists", task_run_name="submit {label}", retries=2, retry_delay_seconds=1,
       retry_condition_fn=_transient)
-def submit_branch_list(branch_file: BranchFile, period: str) -> dict[str, Any]:
-    receipt = _call(services.submit, branch_file.file, branch=branch_file.branch, period=period,
-                    user=branch_file.user, declared_count=branch_file.declared_count,
-                    declared_total=branch_file.declared_total)
-    get_run_logger().info("branch %s: submission %s %s, %s rows, %s rejected", branch_file.branch,
-                          receipt["submission_id"], receipt["status"], receipt["rows"], receipt["rows_rejected"])
-    return receipt
+def submit_branch_lists(branch_files: list[BranchFile], period: str, label: str = "") -> list[dict[str, Any]]:
+    """A chunk of the plan's branch files through services.submit_many: one receipt per file, in order.
+    A refused file gets a receipt with status "refused" and the error and fails nothing; a retry after
+    a database error finds what was stored already (the same bytes are the same submission)."""
+    items = [{"path": b.file, "branch": b.branch, "period": period, "user": b.user,
+              "declared_count": b.declared_count, "declared_total": b.declared_total} for b in branch_files]
+    receipts = _call(services.submit_many, items)
+    log = get_run_logger()
+    for b, receipt in zip(branch_files, receipts, strict=True):
+        if receipt["status"] == "refused":
+            log.warning("branch %s: %s refused: %s", b.branch, receipt.get("file_name"), receipt["error"]["message"])
+        else:
+            log.info("branch %s: submission %s %s, %s rows, %s rejected", b.branch, receipt["submission_id"],
+                     receipt["status"], receipt["rows"], receipt["rows_rejected"])
+    return receipts
 
 
 @task(name="approve-branch-list", task_run_name="approve submission {submission_id}", retries=2,
@@ -175,6 +187,10 @@ def exception_report(run_id: int, out: Path, user: str) -> dict[str, Any]:
     return _call(services.export_exceptions, run_id, out, "csv", user=user)
 
 
+def _label(chunk: list[BranchFile]) -> str:
+    return chunk[0].branch if len(chunk) == 1 else f"{chunk[0].branch} to {chunk[-1].branch} ({len(chunk)} files)"
+
+
 def latest_accepted(receipts: list[dict[str, Any]]) -> dict[str, int]:
     """The newest accepted submission of each branch."""
     best: dict[str, int] = {}
@@ -192,12 +208,16 @@ def monthly_run(plan: MonthlyPlan) -> dict[str, Any]:
     log = get_run_logger()
     report = progress.current()
     report.start("intake", total=len(plan.submissions), unit="files")
-    futures = submit_branch_list.map(plan.submissions, period=plan.period)
+    chunks = [plan.submissions[i:i + INTAKE_CHUNK] for i in range(0, len(plan.submissions), INTAKE_CHUNK)]
+    futures = [submit_branch_lists.submit(chunk, plan.period, _label(chunk)) for chunk in chunks]
     for future in as_completed(futures):
-        report.advance("intake", rows=int(future.result()["rows"]))
-    receipts = [f.result() for f in futures]  # in the plan's order
+        done = future.result()
+        report.advance("intake", n=len(done), rows=sum(int(r["rows"]) for r in done))
+    receipts = [r for f in futures for r in f.result()]  # in the plan's order
     chosen = latest_accepted(receipts)
-    report.finish("intake", f"{len(chosen)} accepted, {sum(r['status'] == 'rejected' for r in receipts)} rejected")
+    refused = sum(r["status"] == "refused" for r in receipts)
+    report.finish("intake", f"{len(chosen)} accepted, {sum(r['status'] == 'rejected' for r in receipts)} rejected"
+                  + (f", {refused} refused" if refused else ""))
     signing = [(branch, sid) for branch, sid in sorted(chosen.items()) if plan.submission_approvals.get(branch)]
     report.start("list approvals", total=len(signing), unit="lists")
     approvals = [approve_branch_list.submit(sid, plan.submission_approvals[branch]) for branch, sid in signing]
@@ -263,7 +283,8 @@ def run_month(plan_file: Path, out_dir: Path | None = None, *, wait_for_approval
     receipts = result["receipts"]
     return {"period": plan.period, "flow_run": str(state.state_details.flow_run_id), **describe(),
             "seconds": round(time.perf_counter() - started, 1),
-            "submissions": {s: sum(r["status"] == s for r in receipts) for s in ("accepted", "rejected", "duplicate")},
+            "submissions": {s: sum(r["status"] == s for r in receipts)
+                            for s in ("accepted", "rejected", "duplicate", "refused")},
             "rows": sum(int(r["rows"]) for r in receipts),
             "run": {k: run[k] for k in ("run_id", "status", "payable_count", "payable_total", "held_count",
                                         "blocked_count")},

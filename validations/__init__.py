@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from validations.docs import render_data_docs
-    from validations.gate import GateError, GateResult, run_gate
+    from validations.gate import GateError, GateResult, run_gate, run_gate_many
     from validations.suite import EXCEPTION_CODES, build_suite
 
-__all__ = ["EXCEPTION_CODES", "GateError", "GateResult", "build_suite", "render_data_docs", "run_gate"]
+__all__ = ["EXCEPTION_CODES", "GateError", "GateResult", "build_suite", "render_data_docs", "run_gate",
+           "run_gate_many"]
 
 _WHERE = {
     "EXCEPTION_CODES": "validations.suite",
@@ -34,6 +35,7 @@ _WHERE = {
     "GateError": "validations.gate",
     "GateResult": "validations.gate",
     "run_gate": "validations.gate",
+    "run_gate_many": "validations.gate",
     "render_data_docs": "validations.docs",
 }
 

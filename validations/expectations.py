@@ -191,6 +191,12 @@ class MulticolumnOnePayeePerValue(MulticolumnMapMetricProvider):
     def _pandas(cls, column_list: pd.DataFrame, **kwargs: Any) -> pd.Series:
         key, payee = column_list.iloc[:, 0], column_list.iloc[:, 1]
         key_codes, key_uniques = pd.factorize(key)
+        for k in range(2, column_list.shape[1]):  # further columns narrow the key (a batch's file column)
+            more, more_uniques = pd.factorize(column_list.iloc[:, k])
+            both = np.where((key_codes >= 0) & (more >= 0),
+                            key_codes.astype(np.int64) * (len(more_uniques) + 1) + more, -1)
+            key_codes, key_uniques = pd.factorize(both, use_na_sentinel=False)
+            key_codes = np.where(both >= 0, key_codes, -1)
         payee_codes, payee_uniques = pd.factorize(payee)
         # a missing key or payee (code -1) is left to the not-null expectations
         valid = (key_codes >= 0) & (payee_codes >= 0)
@@ -335,7 +341,9 @@ class ExpectNetAmountToEqualGrossMinusDeduction(_Described, MulticolumnMapExpect
 
 
 class ExpectColumnValuesToBelongToOnePayee(_Described, MulticolumnMapExpectation):
-    """Expect rows that share ``column_list[0]`` (an account code) to share ``column_list[1]`` (the payee)."""
+    """Expect rows that share ``column_list[0]`` (an account code) to share ``column_list[1]`` (the payee).
+    Further columns, when given, are part of the key: a batch of several files adds its file column,
+    so that an account is judged within each file."""
 
     ignore_row_if: Literal["all_values_are_missing", "any_value_is_missing", "never"] = "any_value_is_missing"
 

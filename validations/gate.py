@@ -203,3 +203,240 @@ def _gx_version() -> str:
     import great_expectations as gx
 
     return str(gx.__version__)
+
+
+# --- many files, one validation ---------------------------------------------------------------------
+
+FILE_COLUMN = "file_index"
+KEY_NAME = "row_key"
+ROW_BITS = 32  # a row key is file_index << 32 | row_no
+_ROW_MASK = (1 << ROW_BITS) - 1
+BATCH_RESULT_FORMAT: dict[str, Any] = {**RESULT_FORMAT, "unexpected_index_column_names": [KEY_NAME]}
+# expectations judged per file in a batch: the file column joins their key
+PER_FILE_RULES = ("unique:", "one_payee:")
+
+
+def run_gate_many(frames: list[pd.DataFrame], profile: CountryProfile, period: Period,
+                  rules: dict[str, BenefitRule]) -> list[GateResult]:
+    """Validate several normalized frames (one per branch file) in one Great Expectations run: the
+    frames are concatenated with a file column, each row keyed ``file_index << 32 | row_no``; findings
+    and each expectation's counts are keyed back to the file. Returns one GateResult per frame, in
+    order, equal to what ``run_gate`` gives for that frame alone (verdicts, counts, findings, listed
+    rows; only timings differ: a file's seconds are its share of the batch by rows). Uniqueness
+    expectations are judged within each file (the file column is part of their key). Frames whose
+    column types differ from the first's are validated in a batch of their own."""
+    if not frames:
+        return []
+    groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for i, f in enumerate(frames):
+        groups.setdefault(tuple((str(c), str(t)) for c, t in f.dtypes.items()), []).append(i)
+    out: list[GateResult | None] = [None] * len(frames)
+    with GX_LOCK:
+        for members in groups.values():
+            if len(members) == 1:
+                out[members[0]] = _run_gate(frames[members[0]], profile, period, rules)
+                continue
+            for i, r in zip(members, _run_batch([frames[i] for i in members], profile, period, rules),
+                            strict=True):
+                out[i] = r
+    return [r for r in out if r is not None]
+
+
+def _batch_suite(suite: Any) -> Any:
+    """The suite for a batch: per-file expectations get the file column in their key."""
+    import great_expectations as gx
+
+    expectations = []
+    for e in suite.expectations:
+        rule = str((e.meta or {}).get("rule", ""))
+        if rule.startswith(PER_FILE_RULES):
+            columns = list(e.column_list)
+            # the compound key of a uniqueness check takes the file column first; the one-payee metric
+            # reads column 0 as the key and 1 as the payee, further columns narrow the key
+            columns = [FILE_COLUMN, *columns] if rule.startswith("unique:") else [*columns, FILE_COLUMN]
+            e = e.copy(update={"column_list": columns})
+        expectations.append(e)
+    return gx.ExpectationSuite(name=suite.name, expectations=expectations, meta=suite.meta)
+
+
+def _domain(expectation: Any, data: pd.DataFrame) -> np.ndarray | None:
+    """The rows a conditional expectation judges (None: every row)."""
+    cond = expectation.row_condition
+    if cond is None:
+        return None
+    column = getattr(getattr(cond, "column", None), "name", None)
+    op, param = getattr(cond, "operator", None), getattr(cond, "parameter", None)
+    if column is None or column not in data.columns:
+        raise GateError(f"row condition {cond!r} cannot be split by file")
+    values = data[column]
+    if op == "IN":
+        return values.isin(list(param)).to_numpy(dtype=bool, na_value=False)
+    if op == "==":
+        return (values == param).to_numpy(dtype=bool, na_value=False)
+    raise GateError(f"row condition {cond!r} cannot be split by file")
+
+
+def _percent(count: int, total: int) -> float | None:
+    return count / total * 100 if total else None
+
+
+def _counts(expectation: Any, batch_result: dict[str, Any], data: pd.DataFrame, file_of: np.ndarray, n: int
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per file: the rows an expectation judges (element_count) and, where GX reports it, how many of
+    them are missing (missing_count), counted as GX counts a single frame; one pass over the batch."""
+    domain = _domain(expectation, data)
+    element = np.bincount(file_of if domain is None else file_of[domain], minlength=n)
+    if "missing_count" not in batch_result:
+        return element, None
+    kwargs = expectation.configuration.kwargs
+    if "column" in kwargs:
+        missing = data[kwargs["column"]].isna().to_numpy()
+    else:
+        nulls = data[list(kwargs["column_list"])].isna()
+        how = getattr(expectation, "ignore_row_if", "all_values_are_missing")
+        missing = (nulls.any(axis=1).to_numpy() if how == "any_value_is_missing"
+                   else nulls.all(axis=1).to_numpy() if how == "all_values_are_missing"
+                   else np.zeros(len(data), dtype=bool))
+    if domain is not None:
+        missing = missing & domain
+    return element, np.bincount(file_of[missing], minlength=n)
+
+
+def _file_result(element: int, missing: int | None, row_nos: np.ndarray) -> dict[str, Any]:
+    """One file's part of a row-level expectation's batch result, with GX's fields and arithmetic."""
+    unexpected = len(row_nos)
+    result: dict[str, Any] = {"element_count": element, "unexpected_count": unexpected,
+                              "unexpected_percent": _percent(unexpected, element),
+                              "unexpected_index_column_names": ["row_no"]}
+    if missing is not None:
+        nonmissing = element - missing
+        result.update({"unexpected_percent": _percent(unexpected, nonmissing), "missing_count": missing,
+                       "missing_percent": _percent(missing, element),
+                       "unexpected_percent_total": _percent(unexpected, element),
+                       "unexpected_percent_nonmissing": _percent(unexpected, nonmissing)})
+    listed = row_nos[:MAX_LISTED].tolist()  # GateResult.result keeps MAX_LISTED rows, as _trim does
+    partial = int(RESULT_FORMAT["partial_unexpected_count"])
+    result["partial_unexpected_index_list"] = [{"row_no": listed[:partial]}] if listed else []
+    result["unexpected_index_list"] = [{"row_no": listed}] if listed else []
+    return result
+
+
+def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Period,
+               rules: dict[str, BenefitRule]) -> list[GateResult]:
+    started = time.perf_counter()
+    run_time = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    datas = [_prepare(f) for f in frames]
+    parts_in = []
+    for i, d in enumerate(datas):
+        part = d.copy(deep=False)
+        part.insert(len(part.columns), FILE_COLUMN, np.full(len(part), i, dtype=np.int64))
+        part.index = pd.Index((np.int64(i) << ROW_BITS) | d.index.to_numpy(dtype=np.int64), name=KEY_NAME)
+        parts_in.append(part)
+    batch_data = pd.concat(parts_in)
+    batch_files = batch_data[FILE_COLUMN].to_numpy()
+    suite = build_suite(profile, period, rules)
+    batch_suite = _batch_suite(suite)
+    definition = batch_definition()
+    batch = definition.get_batch(batch_parameters={"dataframe": batch_data})
+    del parts_in
+
+    n = len(frames)
+    total_rows = max(len(batch_data), 1)
+    builders = [FindingBuilder(d, profile, period) for d in datas]
+    parts: list[list[pd.DataFrame]] = [[] for _ in range(n)]
+    evrs: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    summaries: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    file_level = [False] * n
+    for expectation, batch_expectation in zip(suite.expectations, batch_suite.expectations, strict=True):
+        t0 = time.perf_counter()
+        evr = batch.validate(batch_expectation, result_format=BATCH_RESULT_FORMAT)
+        seconds = time.perf_counter() - t0
+        meta = dict(expectation.meta or {})
+        kwargs = expectation.configuration.kwargs
+        result = dict(evr.result or {})
+        error = None
+        if evr.exception_info and evr.exception_info.get("raised_exception") is not False:
+            info = evr.exception_info
+            message = info.get("exception_message") or next(
+                (v.get("exception_message") for v in info.values() if isinstance(v, dict)), None)
+            if not _missing_columns(kwargs, datas[0].columns):
+                raise GateError(f"expectation {meta.get('rule')} could not be evaluated: {message}")
+            error = message
+        keys = np.array([], dtype=np.int64)
+        if error is None and "element_count" in result:
+            listed = result.get("unexpected_index_list") or []
+            if listed and len(listed) == 1 and isinstance(listed[0].get(KEY_NAME), list):
+                keys = np.asarray(listed[0][KEY_NAME], dtype=np.int64)
+            elif listed:
+                keys = np.asarray([entry[KEY_NAME] for entry in listed], dtype=np.int64)
+            if len(keys) != int(result.get("unexpected_count") or 0):
+                raise GateError(f"expectation {meta.get('rule')}: GX counted {result.get('unexpected_count')} "
+                                f"failing rows but listed {len(keys)}")
+        file_of = keys >> ROW_BITS
+        order = np.argsort(file_of, kind="stable")
+        bounds = np.searchsorted(file_of[order], np.arange(n + 1))
+        row_level = error is None and "element_count" in result
+        if row_level:
+            elements, missings = _counts(expectation, result, batch_data, batch_files, n)
+        # the JSON of this expectation's result, made once; each file gets its success and counts
+        template = ExpectationValidationResult(
+            success=bool(evr.success), expectation_config=expectation.configuration,
+            result={} if row_level else _trim(result), exception_info=evr.exception_info,
+            meta=evr.meta).to_json_dict()
+        for i in range(n):
+            row_nos = keys[order[bounds[i]:bounds[i + 1]]] & _ROW_MASK
+            if row_level:
+                file_result = _file_result(int(elements[i]), None if missings is None else int(missings[i]),
+                                           row_nos)
+                success = len(row_nos) == 0
+            else:
+                file_result, success = template["result"], bool(evr.success)
+            if not success and error is None:
+                if meta.get("level") == "file":
+                    file_level[i] = True
+                    parts[i].append(builders[i].file_finding(meta))
+                else:
+                    parts[i].append(builders[i].row_findings(meta, kwargs, row_nos))
+            evrs[i].append({**template, "success": success, "result": file_result})
+            summaries[i].append({
+                "type": expectation.expectation_type,
+                "rule": meta.get("rule"),
+                "column": meta.get("column"),
+                "code": meta.get("code"),
+                "success": success,
+                "unexpected_count": int(file_result.get("unexpected_count") or 0) if error is None else None,
+                "element_count": int(file_result["element_count"]) if "element_count" in file_result else None,
+                "seconds": round(seconds * len(datas[i]) / total_rows, 6),
+                **({"error": error} if error else {}),
+            })
+
+    elapsed = time.perf_counter() - started
+    # the suite result's JSON, made once; each file gets its results, statistics and row count
+    suite_template = ExpectationSuiteValidationResult(
+        success=False, results=[], suite_name=suite.name, statistics={},
+        meta={**suite.meta, "great_expectations_version": _gx_version(), "rows": 0,
+              "run_id": {"run_name": f"gate {profile.code} {period}", "run_time": run_time},
+              "validation_time": run_time,
+              "batch_spec": {"datasource_name": definition.data_asset.datasource.name,
+                             "data_asset_name": definition.data_asset.name,
+                             "batch_definition": definition.name}},
+    ).to_json_dict()
+    out = []
+    for i in range(n):
+        findings = pd.concat(parts[i], ignore_index=True) if parts[i] else empty_findings()
+        findings = (findings.drop_duplicates(["row_no", "column"], keep="first")
+                    .sort_values(["row_no", "column"], kind="stable")
+                    .reset_index(drop=True)[list(FINDING_COLUMNS)])
+        findings["row_no"] = findings["row_no"].astype(np.int64)
+        successful = sum(1 for s in summaries[i] if s["success"])
+        total = len(summaries[i])
+        result = {**suite_template, "success": successful == total, "results": evrs[i],
+                  "statistics": {"evaluated_expectations": total, "successful_expectations": successful,
+                                 "unsuccessful_expectations": total - successful,
+                                 "success_percent": 100.0 * successful / total if total else None},
+                  "meta": {**suite_template["meta"], "rows": len(datas[i]),
+                           "batch": {"files": n, "file_index": i, "rows": int(len(batch_data))}}}
+        out.append(GateResult(findings=findings, expectations=summaries[i], success=successful == total,
+                              result=result, seconds=elapsed * len(datas[i]) / total_rows,
+                              file_level=file_level[i]))
+    return out

@@ -79,6 +79,17 @@ def quoted(s: pd.Series) -> pd.Series:
     return out
 
 
+def _quoting(mask: np.ndarray, before: str, text: pd.Series, after: str) -> pd.Series | str:
+    """`before + quoted(value) + after` for the rows of `mask` only: a message for every row of a column
+    was built and dropped whenever a rule found nothing (most files, most rules)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return ""
+    out = pd.Series(np.full(len(mask), "", dtype=object), index=text.index, dtype=object)
+    out[mask] = (before + quoted(text[mask]) + after).to_numpy(dtype=object)
+    return out
+
+
 def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems) -> tuple[pd.Series, np.ndarray]:
     """Int64 minor units (NA where empty or unreadable) and the mask of readable cells."""
     t = to_ascii_digits_series(text.astype(str).str.strip())
@@ -94,12 +105,13 @@ def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems
         t[other] = rest
         ok[other] = rest.str.fullmatch(_PLAIN).to_numpy(bool)
         decimals[other] = ~ok[other] & rest.str.fullmatch(_DECIMAL).to_numpy(bool)
-    problems.add(decimals, column, "INVALID_AMOUNT",
-                 f"{column} " + quoted(text) + f" has decimals; {currency} has no minor unit, so amounts are "
-                 f"whole {currency} (nothing is rounded: correct the amount in the branch system)")
-    problems.add(~ok & ~empty & ~decimals, column, "INVALID_AMOUNT",
-                 f"{column} " + quoted(text) + " is not a whole number of minor units (digits, optionally "
-                 f"grouped by three; at most {MAX_AMOUNT_DIGITS} digits)")
+    problems.add(decimals, column, "INVALID_AMOUNT", _quoting(
+                 decimals, f"{column} ", text, f" has decimals; {currency} has no minor unit, so amounts are "
+                 f"whole {currency} (nothing is rounded: correct the amount in the branch system)"))
+    unreadable = ~ok & ~empty & ~decimals
+    problems.add(unreadable, column, "INVALID_AMOUNT", _quoting(
+                 unreadable, f"{column} ", text, " is not a whole number of minor units (digits, optionally "
+                 f"grouped by three; at most {MAX_AMOUNT_DIGITS} digits)"))
     values = pd.to_numeric(t.where(ok, None), errors="coerce").astype("Int64")
     return values, ok
 
@@ -126,20 +138,28 @@ def parse_dates(text: pd.Series, column: str, profile: CountryProfile, problems:
     greg = shaped & ~jalali
     if greg.any():
         stamp = pd.to_datetime(pd.DataFrame({"year": y[greg], "month": m[greg], "day": d[greg]}), errors="coerce")
-        out[greg] = stamp.dt.strftime("%Y-%m-%d").astype("string")
+        real = stamp.notna().to_numpy()
+        at = np.flatnonzero(greg)
+        # a real date already written YYYY-MM-DD is its own text (strftime per value was a fifth of
+        # parsing); only the other shapes (slashes, dots, YYYYMMDD, single digits) are formatted
+        as_is = real & iso[greg]
+        out.iloc[at[as_is]] = t.iloc[at[as_is]].astype("string").to_numpy()
+        shaped_other = real & ~iso[greg]
+        if shaped_other.any():
+            out.iloc[at[shaped_other]] = stamp[shaped_other].dt.strftime("%Y-%m-%d").astype("string").to_numpy()
     if jalali.any():
         out[jalali] = _jalali_to_gregorian(y[jalali].astype(int), m[jalali].astype(int), d[jalali].astype(int))
 
     empty = (t == "").to_numpy()
     bad = ~empty & out.isna().to_numpy()
     day_first = bad & t.str.fullmatch(_DAY_FIRST).to_numpy(bool)
-    problems.add(day_first, column, "INVALID_DATE",
-                 f"{column} " + quoted(text) + " puts the day first; write the year first (YYYY-MM-DD), so "
-                 "that day and month cannot be mistaken")
-    problems.add(bad & ~day_first & jalali, column, "INVALID_DATE",
-                 f"{column} " + quoted(text) + " is not a real Jalali (Solar Hijri) date")
-    problems.add(bad & ~day_first & ~jalali, column, "INVALID_DATE",
-                 f"{column} " + quoted(text) + " is not a real date written YYYY-MM-DD")
+    problems.add(day_first, column, "INVALID_DATE", _quoting(
+                 day_first, f"{column} ", text, " puts the day first; write the year first (YYYY-MM-DD), so "
+                 "that day and month cannot be mistaken"))
+    problems.add(bad & ~day_first & jalali, column, "INVALID_DATE", _quoting(
+                 bad & ~day_first & jalali, f"{column} ", text, " is not a real Jalali (Solar Hijri) date"))
+    problems.add(bad & ~day_first & ~jalali, column, "INVALID_DATE", _quoting(
+                 bad & ~day_first & ~jalali, f"{column} ", text, " is not a real date written YYYY-MM-DD"))
     return out, int((jalali & out.notna().to_numpy()).sum())
 
 
@@ -159,10 +179,16 @@ def _jalali_to_gregorian(y: pd.Series, m: pd.Series, d: pd.Series) -> pd.Series:
 
 
 def normalize_benefit(text: pd.Series, country: str) -> pd.Series:
+    """Each distinct label normalized and mapped once: a file of a million rows has a handful of
+    benefit labels (normalizing every cell's name was a fifth of parsing)."""
     labels = benefit_labels(country)
-    name = normalize_name_series(text.astype(str).str.strip())
-    mapped = name.map(labels)
-    return mapped.fillna(text.astype(str).str.strip().str.upper()).astype("string")
+    codes, uniques = pd.factorize(text.astype(str).str.strip())
+    distinct = pd.Series(uniques, dtype=object).astype(str)
+    mapped = normalize_name_series(distinct).map(labels).fillna(distinct.str.upper())
+    values = mapped.to_numpy(dtype=object)
+    out = np.empty(len(codes), dtype=object)
+    out[:] = values[codes] if len(values) else None
+    return pd.Series(out, index=text.index).astype("string")
 
 
 def parse_rows(raw: pd.DataFrame, profile: CountryProfile, problems: Problems) -> tuple[pd.DataFrame, int]:

@@ -99,8 +99,41 @@ def default_gate(frame: pd.DataFrame, profile: CountryProfile, period: Period) -
     return run_gate(frame, profile, period, benefit_rules(profile.code))
 
 
+def default_gate_many(frames: list[pd.DataFrame], profile: CountryProfile, period: Period) -> list[Any]:
+    """One quality-gate run over several files' frames; one result per frame (validations.gate)."""
+    from validations.gate import run_gate_many
+
+    return run_gate_many(frames, profile, period, benefit_rules(profile.code))
+
+
 def _empty_rows() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=ROWS_SCHEMA.field(c).type.to_pandas_dtype()) for c in ROWS_SCHEMA.names})
+
+
+@dataclass
+class ParsedFile:
+    """A branch file read and parsed, before the quality gate: what ``finish_payee_file`` needs."""
+
+    file_name: str
+    period: Period
+    rows_read: int
+    table: pd.DataFrame  # the file's cells under payee field names (the period column too)
+    norm: pd.DataFrame  # typed rows with row_no
+    copies: pd.Series  # index of an exact copy -> the row number of the row it repeats
+    parse_findings: list[Finding]
+    warnings: list[Finding]
+    source: dict[str, Any]
+    declared_count: int | None
+    declared_total: int | None
+    limits: Limits
+
+    def gate_frame(self) -> pd.DataFrame:
+        """The rows the gate judges: every row but exact copies of an earlier one."""
+        return self.norm.loc[~self.norm.index.isin(self.copies.index)].reset_index(drop=True)
+
+    @property
+    def gate_rows(self) -> int:
+        return len(self.norm) - len(self.copies)
 
 
 def read_payee_file(
@@ -117,6 +150,32 @@ def read_payee_file(
     limits: Limits = Limits(),
     gate: Gate | None = None,
 ) -> IntakeResult:
+    """One file: read and parse it, gate it, finish it (the three steps below)."""
+    parsed = read_payee_table(data, file_name, profile=profile, period=period, declared_count=declared_count,
+                              declared_total=declared_total, encoding=encoding, sheet=sheet, system=system,
+                              limits=limits)
+    if isinstance(parsed, IntakeResult):
+        return parsed
+    return finish_payee_file(parsed, (gate or default_gate)(parsed.gate_frame(), profile, period))
+
+
+def read_payee_table(
+    data: bytes,
+    file_name: str,
+    *,
+    profile: CountryProfile,
+    period: Period,
+    declared_count: int | None = None,
+    declared_total: int | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    system: str | None = None,
+    limits: Limits = Limits(),
+) -> ParsedFile | IntakeResult:
+    """Read and parse a file up to the quality gate. A file refused before the gate (unreadable, no
+    columns, no rows) comes back as its final IntakeResult; otherwise a ParsedFile whose
+    ``gate_frame()`` is validated (alone or in a batch, validations.gate.run_gate_many) and then
+    given to ``finish_payee_file``."""
     def refused(f: Finding, rows_read: int = 0, total: int | None = None, **kw: Any) -> IntakeResult:
         return IntakeResult(file_name, rows_read, total, _empty_rows(), file_errors=[f], **kw)
 
@@ -156,13 +215,15 @@ def read_payee_file(
     table = raw.frame.rename(columns=resolution.rename)
     table = table[[c for c in table.columns if c in resolution.rename.values()]]
 
-    blank = (table.astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
+    blank = _blank_rows(table)
     if blank.any():  # an empty line is not a payee; say so, and keep every other row's true number
         shown = ", ".join(str(n) for n in raw.row_numbers[blank][:10])
         warnings.append(Finding("BLANK_ROWS", f"{file_name}: {int(blank.sum())} empty row(s) ignored "
                                 f"(row {shown}{', ...' if blank.sum() > 10 else ''})"))
-    row_numbers = raw.row_numbers[~blank]
-    table = table[~blank].reset_index(drop=True)
+        row_numbers = raw.row_numbers[~blank]
+        table = table[~blank].reset_index(drop=True)
+    else:
+        row_numbers = raw.row_numbers
     rows_read = len(table)
     if rows_read == 0:
         return refused(Finding("NO_ROWS", f"{file_name}: the file has a header but no payee rows"), source=source)
@@ -175,31 +236,53 @@ def read_payee_file(
     norm.insert(0, "row_no", row_numbers.astype("int32"))
     parse_findings = _findings(problems.frame(), row_numbers, "idx")
     parse_findings += raw.row_errors
+    return ParsedFile(file_name, period, rows_read, table, norm, _exact_copies(norm), parse_findings, warnings,
+                      source, declared_count, declared_total, limits)
 
-    copies = _exact_copies(norm)
-    gate_result = (gate or default_gate)(norm.loc[~norm.index.isin(copies.index)].reset_index(drop=True),
-                                         profile, period)
+
+def _blank_rows(table: pd.DataFrame) -> np.ndarray:
+    """Rows whose every cell is empty or spaces (one pass per column, no frame of stripped copies)."""
+    blank = np.ones(len(table), dtype=bool)
+    for c in table.columns:
+        col = table[c].astype(str)
+        empty = np.array(col.str.len() == 0, dtype=bool)
+        if not empty.all():  # cells of spaces only are rare: strip only what is not already empty
+            filled = ~empty & blank
+            if filled.any():
+                empty[filled] = (col[filled].str.strip() == "").to_numpy()
+        blank &= empty
+        if not blank.any():
+            break
+    return blank
+
+
+def finish_payee_file(parsed: ParsedFile, gate_result: Any) -> IntakeResult:
+    """The file's verdict from its parse and its quality gate: row errors, file errors, accepted rows."""
+    norm, copies, file_name, period = parsed.norm, parsed.copies, parsed.file_name, parsed.period
     gate_findings = [Finding(code, message, row=int(row), column=column)
                      for row, column, code, message in gate_result.findings[["row_no", "column", "code", "message"]]
                      .itertuples(index=False)]
     copy_findings = [Finding("DUPLICATE_ROW", f"exact copy of row {first}", row=int(norm.at[i, "row_no"]),
                              column="pension_id") for i, first in copies.items()]
-    row_errors = _one_per_cell(parse_findings + copy_findings + gate_findings)
-    ids = {int(r): (p, n) for r, p, n in norm[["row_no", "pension_id", "national_id"]].itertuples(index=False)}
-    row_errors = [Finding(f.code, f.message, f.row, f.column, *_ids(ids.get(f.row or 0)))
-                  for f in sorted(row_errors, key=lambda f: (f.row or 0, FINDING_ORDER.index(f.column)
-                                                             if f.column in FINDING_ORDER else 99))]
+    row_errors = _one_per_cell(parsed.parse_findings + copy_findings + gate_findings)
+    if row_errors:
+        wanted = {f.row for f in row_errors}
+        named = norm[norm["row_no"].isin(wanted)]
+        ids = {int(r): (p, n) for r, p, n in named[["row_no", "pension_id", "national_id"]].itertuples(index=False)}
+        row_errors = [Finding(f.code, f.message, f.row, f.column, *_ids(ids.get(f.row or 0)))
+                      for f in sorted(row_errors, key=lambda f: (f.row or 0, FINDING_ORDER.index(f.column)
+                                                                 if f.column in FINDING_ORDER else 99))]
 
     net = norm["net_amount"]
     counted_total = exact_sum(net.dropna().to_numpy(dtype=np.int64))
-    file_errors = _file_verdicts(file_name, table, period, rows_read, counted_total, int(net.isna().sum()),
-                                 declared_count, declared_total, row_errors, limits)
-    result = IntakeResult(file_name, rows_read, counted_total, _empty_rows(), row_errors, file_errors, warnings,
-                          source, gate_result)
+    file_errors = _file_verdicts(file_name, parsed.table, period, parsed.rows_read, counted_total,
+                                 int(net.isna().sum()), parsed.declared_count, parsed.declared_total, row_errors,
+                                 parsed.limits)
+    result = IntakeResult(file_name, parsed.rows_read, counted_total, _empty_rows(), row_errors, file_errors,
+                          parsed.warnings, parsed.source, gate_result)
     if not file_errors:
         bad = {f.row for f in row_errors}
-        keep = ~norm["row_no"].isin(bad)
-        accepted = norm[keep].reset_index(drop=True)
+        accepted = norm[~norm["row_no"].isin(bad)].reset_index(drop=True) if bad else norm.reset_index(drop=True)
         for c in AMOUNT_COLUMNS:
             accepted[c] = accepted[c].astype("int64")
         for c in ("pension_id", "national_id", "full_name", "birth_date", "benefit_type", "account_code"):

@@ -293,17 +293,31 @@ def _read_csv(data: bytes, file_name: str, encoding: str | None, max_rows: int |
 def _refuse_long_run(text: str, delimiter: str, file_name: str, max_chars: int) -> None:
     """A run of more than max_chars characters without a delimiter, quote or line break is a cell too
     long: refused before pandas copies the text (a 50 MB line once peaked at 800 MB). A long quoted
-    cell holding delimiters is left to the check on the table."""
-    stop = f"{re.escape(delimiter)}\r\n\""
-    m = re.search(f"[^{stop}]{{{max_chars + 1}}}", text)
-    if m is None:
+    cell holding delimiters is left to the check on the table.
+
+    Linear in the text: the stops are found in its UTF-8 bytes with numpy and only the gaps between
+    them are measured (a regex for max_chars + 1 non-stop characters retried at every position of a run
+    just under the limit, quadratic on a file of such runs). A UTF-8 character is at least one byte, so
+    a gap of at most max_chars bytes holds at most max_chars characters; only longer gaps are decoded
+    to count their characters."""
+    raw = text.encode("utf-8", errors="surrogatepass")
+    if len(raw) <= max_chars:
         return
-    run = re.compile(f"[^{stop}]*").match(text, m.start())
-    end = run.end() if run else m.end()
-    row, index = _locate(text[:m.start()], delimiter)
-    header = next(csv.reader(io.StringIO(text[:text.find("\n")] if row > 1 else ""), delimiter=delimiter), [])
-    column = _column_at(header, index) or _letters(index)
-    raise _cell_too_long(file_name, row, column, text[m.start():m.start() + 40], max_chars, end - m.start())
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    stops = np.isin(codes, np.frombuffer(f"{delimiter}\r\n\"".encode(), dtype=np.uint8))
+    edges = np.flatnonzero(stops)
+    starts = np.concatenate(([0], edges + 1))  # each run begins after a stop (or at the start)
+    ends = np.concatenate((edges, [len(raw)]))  # and ends at the next stop (or at the end)
+    for k in np.flatnonzero(ends - starts > max_chars):
+        b0, b1 = int(starts[k]), int(ends[k])
+        chars = len(raw[b0:b1].decode("utf-8", errors="surrogatepass"))
+        if chars <= max_chars:
+            continue
+        start = len(raw[:b0].decode("utf-8", errors="surrogatepass"))  # the run's character offset
+        row, index = _locate(text[:start], delimiter)
+        header = next(csv.reader(io.StringIO(text[:text.find("\n")] if row > 1 else ""), delimiter=delimiter), [])
+        column = _column_at(header, index) or _letters(index)
+        raise _cell_too_long(file_name, row, column, text[start:start + 40], max_chars, chars)
 
 
 def _delimiter_name(d: str) -> str:

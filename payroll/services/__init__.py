@@ -12,10 +12,12 @@ from payroll.services.runs import approve_run, create_run, show_run
 from payroll.services.submissions import (
     approve_submission,
     awaiting_approval,
+    data_docs_page,
     reject_submission,
     show_submission,
     submit,
     submit_bytes,
+    submit_many,
 )
 from payroll.services.supplementary import create_supplementary_run
 
@@ -29,6 +31,7 @@ from payroll.services.inbox import (  # isort: skip  (the inbox builds on submis
 
 __all__ = [
     "Context", "approve_run", "approve_submission", "awaiting_approval", "clear_hold", "collect_branch", "collect_inbox", "create_run",
+    "data_docs_page", "submit_many",
     "create_supplementary_run", "default_inbox", "export_exceptions", "export_recovery", "init_database", "list_branch_folders",
     "list_holds", "load_reference", "merge_summaries", "recovery_list", "reject_submission", "release_run", "show_run",
     "show_submission", "submit", "submit_bytes", "verify_audit", "reconcile", "reconciliation_view", "verify_release",

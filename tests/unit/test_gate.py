@@ -482,3 +482,70 @@ def test_suite_meta_names_a_known_code_for_every_expectation() -> None:
         metas = [e.meta for e in suite.expectations]
         assert all({"code", "column", "message", "rule"} <= set(m) for m in metas)
         assert {m["code"] for m in metas} <= set(EXCEPTION_CODES)
+
+
+# --------------------------------------------------------------------------- many files, one validation
+
+
+def _comparable(result: Any) -> dict[str, Any]:
+    """What a file's verdict is: findings, success, and per expectation its success, counts and listed
+    rows (timings, run ids and the batch's own note left out)."""
+    per_expectation = []
+    for r in json.loads(json.dumps(result.result))["results"]:
+        per_expectation.append((r["expectation_config"]["meta"]["rule"], r["success"], r["result"]))
+    summaries = [{k: v for k, v in e.items() if k != "seconds"} for e in result.expectations]
+    return {"findings": result.findings.to_dict("records"), "success": result.success,
+            "file_level": result.file_level, "results": per_expectation, "summaries": summaries,
+            "rows": result.result["meta"]["rows"]}
+
+
+def _mixed_files() -> list[pd.DataFrame]:
+    key = {"pension_id": "P00001", "national_id": nid("100000001")}
+    shared = sheba("0540102680020817909002")
+    return [
+        ir_frame(n=5),  # clean
+        ir_frame({"row_no": 3, "national_id": "123", "gross": 0}, {"row_no": 4, "benefit_type": "XX"},
+                 {"row_no": 5, "pension_id": None, "full_name": None}, {"row_no": 6, "birth_date": "1890-01-01"},
+                 {"row_no": 7, "gross": 10, "deduction": 0}, n=7),
+        # a duplicate key and a shared account inside this file
+        ir_frame({"row_no": 4, **key, "full_name": "Other"}, {"row_no": 5, "account_code": shared},
+                 {"row_no": 6, "account_code": shared}, n=6),
+        ir_frame(n=3),  # clean, and the same payees as the first file: no duplicate across files
+        # the same key as the third file's duplicate, once: clean within this file
+        ir_frame({"row_no": 2, **key}, {"row_no": 3, "account_code": shared}, n=2),
+    ]
+
+
+def test_a_batch_gives_each_file_the_verdict_of_the_single_file_gate() -> None:
+    from validations.gate import run_gate_many
+
+    files = _mixed_files()
+    files[3]["row_no"] = [10, 12, 17]  # gaps in row numbers are kept
+    many = run_gate_many(files, IR, PERIOD, benefit_rules("IR"))
+    assert len(many) == len(files)
+    for df, batched in zip(files, many, strict=True):
+        assert _comparable(batched) == _comparable(gate(df))
+    assert [r.success for r in many] == [True, False, False, True, True]
+    assert found(many[2]) == [(2, "pension_id", "DUPLICATE_ROW"), (4, "pension_id", "DUPLICATE_ROW"),
+                              (5, "account_code", "ACCOUNT_SHARED"), (6, "account_code", "ACCOUNT_SHARED")]
+
+
+def test_a_batch_of_kr_files_and_a_file_of_other_column_types() -> None:
+    from validations.gate import run_gate_many
+
+    kr = [frame([kr_row(1), kr_row(2, birth_date="1975-06-01")]), frame([kr_row(1), kr_row(3)])]
+    odd = frame([kr_row(1)])
+    odd["gross_amount"] = odd["gross_amount"].astype("float64")  # validated in a batch of its own
+    many = run_gate_many([*kr, odd], KR, PERIOD, benefit_rules("KR"))
+    for df, batched in zip([*kr, odd], many, strict=True):
+        assert _comparable(batched) == _comparable(gate(df, KR))
+    assert many[2].file_level is True
+
+
+def test_a_batch_result_renders_its_own_data_docs(tmp_path: Path) -> None:
+    from validations.docs import render_data_docs
+    from validations.gate import run_gate_many
+
+    many = run_gate_many(_mixed_files()[:2], IR, PERIOD, benefit_rules("IR"))
+    page = render_data_docs(many[1].result, tmp_path / "b.html", "Branch 2, 2026-11").read_text(encoding="utf-8")
+    assert "INVALID_NATIONAL_ID" in page and "failed" in page

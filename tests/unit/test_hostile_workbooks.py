@@ -221,3 +221,29 @@ def test_a_long_quoted_cell_holding_commas_is_refused_too() -> None:
         read_raw(data, "B01.csv")
     assert (e.value.finding.code, e.value.finding.row, e.value.finding.column) == ("CELL_TOO_LONG", 3, "full_name")
     assert "holds 1200 characters" in e.value.finding.message
+
+
+def test_the_long_run_check_is_linear_on_runs_just_under_the_limit() -> None:
+    """A file of cells each just under the limit: the check once retried a 1001-character regex at
+    every position of every run (quadratic, minutes for a few megabytes); now one pass over the bytes."""
+    import time
+
+    from payroll.intake.reading import _refuse_long_run
+
+    text = HEADER + "\n" + ("A" * 1000 + ",") * 8 + "B" * 1000 + "\n"
+    text = text + ("P1," + "C" * 1000 + ",x,x,x,x,x,x,x\n") * 2_000  # about 2 MB of runs of 1000
+    t0 = time.perf_counter()
+    _refuse_long_run(text, ",", "B01.csv", 1000)  # nothing is over the limit
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_long_run_is_counted_in_characters_not_bytes() -> None:
+    from payroll.intake.reading import _refuse_long_run
+
+    persian = "\u0639" * 1000  # 2000 UTF-8 bytes, 1000 characters: within the limit
+    _refuse_long_run(HEADER + "\nP1,1," + persian + "\n", ",", "B01.csv", 1000)
+    with pytest.raises(FileRefused) as e:
+        _refuse_long_run(HEADER + "\nP1,1,ok,x\nP2,2," + persian + "\u0639\u0639,x\n", ",", "B01.csv", 1000)
+    f = e.value.finding
+    assert (f.code, f.row, f.column) == ("CELL_TOO_LONG", 3, "full_name")
+    assert "holds 1002 characters" in f.message
