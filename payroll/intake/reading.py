@@ -551,8 +551,10 @@ def _looks_like_xml(name: str, head: bytes) -> bool:
     without a byte order mark); images and printer settings are left alone."""
     if name.lower().endswith((".xml", ".rels", ".vml")):
         return True
-    stripped = head.lstrip(b" \t\r\n")
-    return stripped.startswith((b"<", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00<", b"<\x00"))
+    # NULs too: UTF-16 (either byte order) or UTF-32 without a byte order mark, after leading whitespace,
+    # is b"\x00 \x00<" or b" \x00<\x00": stripping only ASCII whitespace let such a part skip the DOCTYPE check
+    stripped = head.lstrip(b" \t\r\n\x00")
+    return stripped.startswith((b"<", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
 
 
 def _prolog_parser() -> Any:

@@ -160,6 +160,11 @@ def refuse_if_released(session: Session, per: Period) -> None:
                          "the next period's list")
 
 
+# intake refusals that depend on a setting (PENSION_MAX_ROWS, max cell length, file and unpacked size, bad-row
+# share), not on the bytes alone: the same bytes sent after the operator raised the limit may pass
+LIMIT_CODES = frozenset({"TOO_MANY_ROWS", "CELL_TOO_LONG", "FILE_TOO_LARGE", "TOO_MANY_BAD_ROWS"})
+
+
 def _same_bytes(session: Session, branch: str, period: str, sha: str, declared_count: int | None,
                 declared_total: int | None) -> Submission | None:
     """The submission these exact bytes already are: the live one, or else the same bytes with the same
@@ -170,13 +175,16 @@ def _same_bytes(session: Session, branch: str, period: str, sha: str, declared_c
         Submission.status.in_(LIVE))).scalar_one_or_none()
     if same is not None:
         return same
-    return session.execute(select(Submission).where(
+    rejected = session.execute(select(Submission).where(
         Submission.branch_code == branch, Submission.period == period, Submission.content_sha256 == sha,
         Submission.status == "rejected", Submission.declared_count.is_(None) if declared_count is None
         else Submission.declared_count == declared_count,
         Submission.declared_total.is_(None) if declared_total is None
         else Submission.declared_total == declared_total)
         .order_by(Submission.id.desc()).limit(1)).scalar_one_or_none()
+    if rejected is not None and LIMIT_CODES & {f.get("code") for f in json.loads(rejected.file_errors or "[]")}:
+        return None  # refused for a limit the operator may since have raised: the bytes are read again
+    return rejected
 
 
 def _duplicate(session: Session, same: Submission) -> dict[str, Any]:

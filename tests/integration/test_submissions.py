@@ -156,7 +156,8 @@ def test_oversized_file_is_refused_before_it_is_read(tmp_path: Path, db_url: str
     with pytest.raises(Refused) as e:
         _submit(small)
     assert e.value.code == "FILE_TOO_LARGE"
-    assert not (small.home / "objects").exists()
+    # nothing of the file is stored (the objects folder holds only the sample's reference extracts)
+    assert [p for p in (small.home / "objects").rglob("*") if p.is_file() and "reference" not in p.parts] == []
     small.dispose()
 
 
@@ -292,3 +293,19 @@ def test_copies_of_one_file_sent_at_once_are_one_submission_and_two_files_get_tw
     assert sorted(r["version"] for r in receipts) == [2, 3]
     assert not any(r.get("duplicate") for r in receipts)
     assert _rows(ctx, Submission) == 3
+
+
+def test_a_list_refused_for_a_limit_is_read_again_after_the_limit_is_raised(ctx: Context) -> None:
+    path = SAMPLE / "branches" / "B01.csv"
+    strict = make_context(ctx.home, ctx.settings.db_url, max_rows=3)
+    try:
+        first = services.submit(strict, path, branch="B01", period="2026-11", user="clerk-b01")
+    finally:
+        strict.dispose()
+    assert first["status"] == "rejected" and "TOO_MANY_ROWS" in str(first)
+    again = services.submit(ctx, path, branch="B01", period="2026-11", user="clerk-b01")
+    assert not again.get("duplicate"), again
+    assert again["status"] == "accepted" and again["submission_id"] != first["submission_id"]
+    # and the same bytes once more are the accepted submission, a duplicate
+    third = services.submit(ctx, path, branch="B01", period="2026-11", user="clerk-b01")
+    assert third.get("duplicate") and third["submission_id"] == again["submission_id"]
