@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 
 from payroll.catalog import severity
-from payroll.checks import Reference
+from payroll.checks import Reference, Table
+from payroll.checks.engine import query, ref_input, rows_input
 from payroll.checks.pipeline import run_checks
 from payroll.intake.payee_file import ROWS_SCHEMA
 from payroll.legs import split_over_cap, with_excess_columns
@@ -45,6 +46,36 @@ def end_to_end_id(period: str, branch: str, pension_id: str, national_id: str) -
     return f"PEN{period.replace('-', '')}{digest[:20].upper()}"
 
 
+# end_to_end_id in SQL: the same bytes (UTF-8 text, SHA-256 as lowercase hex, a missing part as Python
+# formats None); tests/unit/test_payments.py compares the two on many rows
+_E2E_SQL = """
+SELECT row_key, 'PEN' || replace(?, '-', '') || upper(substr(sha256(
+    ? || '|' || coalesce(branch_code, 'None') || '|' || coalesce(pension_id, 'None') || '|'
+      || coalesce(national_id, 'None')), 1, 20)) AS end_to_end_id
+FROM t ORDER BY row_key
+"""
+
+
+def end_to_end_ids(period: str, rows: Table) -> pd.Series:
+    """:func:`end_to_end_id` of every row in one DuckDB pass, indexed by row key (rows: a frame indexed
+    by row key, or an Arrow table or Parquet Path with row_key, branch_code, pension_id, national_id)."""
+    m = query(_E2E_SQL, [period, period], t=rows_input(rows, ["branch_code", "pension_id", "national_id"]))
+    return pd.Series(m["end_to_end_id"].to_numpy(dtype=object), index=pd.Index(m["row_key"], name="row_key"),
+                     name="end_to_end_id")
+
+
+def account_banks(rows: Table, accounts: Table) -> pd.Series:
+    """The bank of each row's account from the account registry ("" when it is not there), indexed by
+    row key; rows and accounts may each be a frame, an Arrow table or a Parquet Path."""
+    m = query("SELECT r.row_key, coalesce(a.bank_code, '') AS bank_code FROM rows r "
+              "LEFT JOIN accounts a ON a.account_code = r.account_code ORDER BY r.row_key",
+              rows=rows_input(rows, ["account_code"]), accounts=ref_input(accounts, ["account_code", "bank_code"]))
+    index = pd.Index(m["row_key"], name="row_key")
+    if index.has_duplicates:
+        raise ValueError("the account registry lists an account code twice")
+    return pd.Series(m["bank_code"].to_numpy(dtype=object), index=index, name="bank_code")
+
+
 def consolidate(parts: list[tuple[int, str, str, pa.Table]]) -> pd.DataFrame:
     """(submission_id, branch_code, raw file sha256, accepted rows) per branch -> one frame."""
     frames = []
@@ -71,11 +102,8 @@ def build_payments(rows: pd.DataFrame, ref: Reference, period: Period) -> tuple[
         split["severity"] = split["code"].map(severity)
         exceptions = pd.concat([exceptions, split], ignore_index=True).sort_values(["row_key", "code"], kind="stable")
         exceptions = exceptions.reset_index(drop=True)
-    banks = ref.accounts.set_index("account_code")["bank_code"]
-    out["bank_code"] = out["account_code"].map(banks).fillna("").astype(str)
-    p = str(period)
-    out["end_to_end_id"] = [end_to_end_id(p, b, pid, nid) for b, pid, nid in
-                            zip(out["branch_code"], out["pension_id"], out["national_id"], strict=True)]
+    out["bank_code"] = account_banks(out, ref.accounts).reindex(out.index).to_numpy()
+    out["end_to_end_id"] = end_to_end_ids(str(period), out).reindex(out.index).to_numpy()
     if out["end_to_end_id"].duplicated().any():  # would take a SHA-256 collision; refuse rather than guess
         raise ValueError("two payments received the same end-to-end id")
     out = out.reset_index()

@@ -15,7 +15,16 @@ from payroll.checks import Reference
 from payroll.country import profile
 from payroll.identifiers import iban, ir_nid
 from payroll.intake import PAYEE_COLUMNS, read_payee_file
-from payroll.payments import PAYMENTS_SCHEMA, build_payments, consolidate, end_to_end_id, to_table, totals_by
+from payroll.payments import (
+    PAYMENTS_SCHEMA,
+    account_banks,
+    build_payments,
+    consolidate,
+    end_to_end_id,
+    end_to_end_ids,
+    to_table,
+    totals_by,
+)
 from payroll.period import Period
 from tests.unit.test_intake import loose_gate
 
@@ -74,6 +83,49 @@ def test_end_to_end_id_changes_with_every_key_part(position: int) -> None:
 
 def test_end_to_end_id_does_not_confuse_shifted_parts() -> None:
     assert end_to_end_id("2026-11", "B0011", "P1", "N") != end_to_end_id("2026-11", "B001", "1P1", "N")
+
+
+EDGE_PARTS = ["", "|", "a|b", "'", "''", '"', "\\", "%", "_", "ۀ۰۱۲", "٠١٢", "ي ك", "\u200c", "é", "e\u0301", "😀",
+              " lead", "trail ", "x" * 200, "B001", "0013542419", "NULL", "None"]
+
+
+def test_end_to_end_ids_in_one_pass_equal_the_per_row_function() -> None:
+    rng = np.random.default_rng(17)
+    n = 20_000
+    branches = [f"B{i:03d}" for i in rng.integers(0, 600, n)]
+    pensions = [f"P{i:08d}" for i in rng.integers(0, 10**8, n)]
+    nids = [f"{i:010d}" for i in rng.integers(0, 10**10, n)]
+    for i, part in enumerate(EDGE_PARTS):  # every edge case in every position
+        branches[i], pensions[i + 100], nids[i + 200] = part, part, part
+        branches[i + 300], pensions[i + 300], nids[i + 300] = part, part, part
+    keys = rng.permutation(n) * 3 + 5  # row keys neither dense nor in order
+    rows = pd.DataFrame({"branch_code": branches, "pension_id": pensions, "national_id": nids},
+                        index=pd.Index(keys, name="row_key"))
+    for period in ("2026-11", "1405-08", "2026-12"):
+        got = end_to_end_ids(period, rows)
+        assert len(got) == n
+        want = {k: end_to_end_id(period, b, p, i) for k, b, p, i in zip(keys, branches, pensions, nids, strict=True)}
+        assert got.to_dict() == want
+    # the same from an Arrow table and from a Parquet file
+    table = pa.Table.from_pandas(rows.reset_index(), preserve_index=False)
+    assert end_to_end_ids("2026-11", table).equals(end_to_end_ids("2026-11", rows).sort_index())
+
+
+def test_end_to_end_ids_of_a_missing_part_equal_the_per_row_function() -> None:
+    rows = pd.DataFrame({"branch_code": ["B1", None], "pension_id": [None, "P"], "national_id": ["N", "N"]},
+                        index=pd.Index([0, 1], name="row_key"), dtype=object)
+    got = end_to_end_ids("2026-11", rows)
+    assert list(got) == [end_to_end_id("2026-11", "B1", None, "N"),  # type: ignore[arg-type]
+                         end_to_end_id("2026-11", None, "P", "N")]  # type: ignore[arg-type]
+
+
+def test_account_banks_from_a_frame_and_a_parquet_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = pd.DataFrame({"account_code": ["A1", "A2", "A9"]}, index=pd.Index([7, 3, 5], name="row_key"))
+    accounts = pd.DataFrame({"account_code": ["A1", "A2"], "bank_code": ["011", "012"]})
+    path = tmp_path / "accounts.parquet"
+    accounts.to_parquet(path)
+    for acc in (accounts, path):
+        assert account_banks(rows, acc).to_dict() == {3: "012", 5: "", 7: "011"}
 
 
 # --------------------------------------------------------------------------- consolidate
