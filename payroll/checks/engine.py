@@ -83,6 +83,18 @@ def query(sql: str, /, params: Sequence[Any] | None = None, **tables: Any) -> pd
         con.close()
 
 
+def arrow(sql: str, /, params: Sequence[Any] | None = None, **tables: Any) -> pa.Table:
+    """:func:`query`, the result as an Arrow table (no conversion of its strings to Python objects)."""
+    con = connect()
+    try:
+        for name, table in tables.items():
+            register(con, name, table)
+        result: pa.Table = con.sql(sql, params=list(params or [])).to_arrow_table()
+        return result
+    finally:
+        con.close()
+
+
 def columns(table: Table) -> list[str]:
     """The column names of a table (of a frame: its index is the row key, not a column)."""
     if isinstance(table, Path):

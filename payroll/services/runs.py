@@ -25,7 +25,7 @@ from payroll.checks.engine import configure_from
 from payroll.checks.policy import policy_for
 from payroll.errors import NotFound, Refused, WrongState
 from payroll.legs import paid_total
-from payroll.payments import build_payments, consolidate, to_table, totals_by
+from payroll.payments import build_payments, consolidate_table, to_table, totals_by
 from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
@@ -190,8 +190,7 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
         missing = _missing_branches(session, str(per), {s.branch_code for s in subs})
         ref.rejected_pension_ids = frozenset(e.pension_id for e, _, _ in intake if e.pension_id)
 
-    rows = consolidate(parts)
-    payments, exceptions = build_payments(rows, ref, per)
+    payments, exceptions = build_payments(consolidate_table(parts), ref, per)
     payments_path, payments_sha = put_table(ctx.home, "runs", to_table(payments))
     status_counts = payments["status"].value_counts()
     summary = {
