@@ -147,9 +147,10 @@ def transfer_legs(payments: pd.DataFrame) -> pd.DataFrame:
 
 def paid_total(payments: pd.DataFrame) -> int:
     """What the bank files of `payments` carry: the PAYABLE net amounts less any held excess."""
-    payable = payments[payments["status"] == PAYABLE]
-    held = payable[(payable["excess_amount"] > 0) & (payable["excess_account_code"] == "")]
-    return exact_sum(payable["net_amount"].to_numpy()) - exact_sum(held["excess_amount"].to_numpy())
+    payable = (payments["status"] == PAYABLE).to_numpy()
+    excess = payments["excess_amount"].to_numpy()
+    held = payable & (excess > 0) & (payments["excess_account_code"] == "").to_numpy()
+    return exact_sum(payments["net_amount"].to_numpy()[payable]) - exact_sum(excess[held])
 
 
 def with_excess_columns(payments: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from payroll.checks import Reference, Table
 from payroll.checks.engine import arrow, query, ref_input, rows_input
 from payroll.checks.pipeline import run_checks
 from payroll.intake.payee_file import ROWS_SCHEMA
-from payroll.legs import split_over_cap, with_excess_columns
+from payroll.legs import LEG_EXCESS, split_over_cap, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
 
@@ -148,6 +148,7 @@ def totals_by(payments: pd.DataFrame, column: str) -> dict[str, dict[str, int]]:
     over a capped dedicated account (payroll.legs) counts at each leg's bank, and a held excess nowhere;
     per any other column (e.g. branch_code): the PAYABLE payments and what is paid of them."""
     payable = with_excess_columns(payments)
+    payable = payable[list(dict.fromkeys(["status", "net_amount", "bank_code", *LEG_EXCESS, column]))]  # not every column
     payable = payable[payable["status"] == "PAYABLE"]
     excess = payable["excess_amount"].to_numpy(dtype=np.int64)
     paid_excess = (excess > 0) & (payable["excess_account_code"] != "").to_numpy()

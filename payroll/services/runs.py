@@ -201,7 +201,6 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
         "per_branch": totals_by(payments, "branch_code"),
         "submissions": [s.id for s in subs],
     }
-    payable = payments[payments["status"] == "PAYABLE"]
 
     with ctx.uow() as session:
         if released_period(session, str(per)) is not None:
@@ -214,7 +213,7 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
                          item_id=old.id, before=before, after=run_state(old))
         run = Run(period=str(per), status="awaiting_approval", created_by=user, created_at=audit.now_iso(),
                   payments_path=str(payments_path), content_sha256=payments_sha, rows=len(payments),
-                  payable_count=len(payable), payable_total=paid_total(payments),
+                  payable_count=int(status_counts.get("PAYABLE", 0)), payable_total=paid_total(payments),
                   held_count=int(status_counts.get("HOLD", 0)), blocked_count=int(status_counts.get("BLOCK", 0)),
                   summary=json.dumps(summary, ensure_ascii=False), levels_approved=0)
         session.add(run)
