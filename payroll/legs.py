@@ -88,10 +88,11 @@ def split_over_cap(payments: pd.DataFrame, accounts: Table, cap: int | None,
         WHERE NOT CAST(dedicated AS BOOLEAN) AND status = 'open'
           AND holder_national_id IN (SELECT national_id FROM h)
         ORDER BY holder_national_id, account_code""", h=holders.to_frame("national_id"), accounts=registry)
-    ordinary = ordinary.set_index("holder_national_id")
+    found = {h: (a, b) for h, a, b in zip(ordinary["holder_national_id"], ordinary["account_code"],
+                                          ordinary["bank_code"], strict=True)}
     out.loc[excess.index, "excess_amount"] = excess.to_numpy()
-    out.loc[excess.index, "excess_account_code"] = holders.map(ordinary["account_code"]).fillna("").to_numpy()
-    out.loc[excess.index, "excess_bank_code"] = holders.map(ordinary["bank_code"]).fillna("").to_numpy()
+    out.loc[excess.index, "excess_account_code"] = [found.get(h, ("", ""))[0] for h in holders]
+    out.loc[excess.index, "excess_bank_code"] = [found.get(h, ("", ""))[1] for h in holders]
     split, held = [], []
     for key in excess.index:
         row = out.loc[key]
