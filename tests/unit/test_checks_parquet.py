@@ -158,3 +158,18 @@ def test_duckdb_runs_under_the_configured_memory_limit_and_spill_folder(tmp_path
         assert got["m"].iloc[0].replace(" ", "") in ("117.3MiB", "123.0MB", "123MB")
     finally:
         engine.configure()
+
+
+def test_queries_in_threads_see_only_their_own_tables(tmp_path: Path) -> None:
+    """Each query runs on a cursor of its own: the same table name in two threads is two tables."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> list[int]:
+        path = _to_parquet(tmp_path, f"t{i}", pd.DataFrame({"x": [i] * (i + 1)}))
+        frame = pd.DataFrame({"x": [i * 10]})
+        got = engine.query("SELECT x FROM t UNION ALL SELECT x FROM f ORDER BY x", t=path, f=frame)
+        return [int(v) for v in got["x"]]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(12)))
+    assert results == [[i] * (i + 1) + [i * 10] for i in range(12)]
