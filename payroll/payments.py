@@ -7,6 +7,7 @@ file's SHA-256 and the row number in that file.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
@@ -100,7 +101,25 @@ def consolidate_table(parts: list[tuple[int, str, str, pa.Table]]) -> pa.Table:
         tables.append(lineage)
     rows = pa.concat_tables(tables, promote_options="default")
     rows = rows.take(pc.sort_indices(rows, [("branch_code", "ascending"), ("row_no", "ascending")]))
-    return rows.add_column(0, "row_key", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    rows = rows.add_column(0, "row_key", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    return rows.replace_schema_metadata(_pandas_metadata([t for _, _, _, t in parts]))
+
+
+def _pandas_metadata(tables: list[pa.Table]) -> dict[bytes, bytes] | None:
+    """The pandas dtypes the branch lists were stored with (e.g. nullable Int32 shares), when all agree, so
+    the consolidated frame has the columns a frame per list had (and the run's Parquet the same bytes)."""
+    found = set()
+    for t in tables:
+        meta = (t.schema.metadata or {}).get(b"pandas")
+        if meta is None:
+            return None
+        found.add(json.dumps(json.loads(meta)["columns"], sort_keys=True))
+    if len(found) != 1:
+        return None
+    meta = json.loads(tables[0].schema.metadata[b"pandas"])
+    meta["index_columns"] = []  # the row key is a column; each list's own index is not kept
+    meta["columns"] = [c for c in meta["columns"] if c.get("field_name") in tables[0].column_names]
+    return {b"pandas": json.dumps(meta).encode()}
 
 
 def rows_frame(rows: pa.Table) -> pd.DataFrame:

@@ -199,6 +199,41 @@ def test_build_payments_is_reproducible() -> None:
     pd.testing.assert_frame_equal(first, again)
 
 
+def _consolidate_frame_per_list(parts: list) -> pd.DataFrame:  # type: ignore[type-arg]
+    """How consolidate worked before the Arrow table: a frame per list, concatenated and sorted."""
+    frames = []
+    for submission_id, branch, source_sha, table in parts:
+        df = table.to_pandas()
+        df.insert(0, "source_sha256", source_sha)
+        df.insert(0, "branch_code", branch)
+        df.insert(0, "submission_id", submission_id)
+        frames.append(df)
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows.sort_values(["branch_code", "row_no"], kind="stable").reset_index(drop=True)
+    rows.index.name = "row_key"
+    return rows
+
+
+def test_the_run_parquet_has_the_same_bytes_as_from_a_frame_per_list() -> None:
+    """The run's content hash (which the approvals and the release manifest bind to) does not change
+    with the columnar consolidation: same dtypes (the lists' nullable Int32 shares), same Parquet bytes."""
+    import pyarrow.parquet as pq
+
+    old_rows = _consolidate_frame_per_list(_parts())
+    pd.testing.assert_frame_equal(consolidate(_parts()), old_rows)
+    ref = _reference(old_rows)
+    old, _ = build_payments(old_rows, ref, PERIOD)
+    new, _ = build_payments(consolidate_table(_parts()), ref, PERIOD)
+
+    def parquet_bytes(frame: pd.DataFrame) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(to_table(frame), sink, compression="zstd")
+        return bytes(sink.getvalue().to_pybytes())
+
+    assert to_table(new).equals(to_table(old), check_metadata=True)
+    assert parquet_bytes(new) == parquet_bytes(old)
+
+
 def test_build_payments_from_the_consolidated_arrow_table_equals_from_the_frame(tmp_path) -> None:  # type: ignore[no-untyped-def]
     rows = consolidate(_parts())
     table = consolidate_table(_parts())
