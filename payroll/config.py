@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     amount_jump_percent: int = Field(default=20, ge=0)
     # more than one account change within this many days (released periods and this one): HOLD
     account_change_window_days: int = Field(default=90, ge=28)
+    # DuckDB's memory limit for the run's joins (payroll.checks.engine); beyond it DuckDB spills to
+    # HOME/tmp/duckdb. A DuckDB size: '4GB', '512MB'.
+    duckdb_memory_limit: str = Field(default="4GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
 
     # What runs the flows' per-branch tasks (flows.runners): "thread" (Prefect's thread pool, this
     # process) or "dask" (prefect-dask: the scheduler at dask_address, else a temporary LocalCluster of

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from payroll.checks import exceptions_frame
+from payroll.checks import Table, exceptions_frame
+from payroll.checks.engine import query, ref_input
 from payroll.money import exact_sum
 
 DEDICATED, ORDINARY = "-1", "-2"
@@ -52,19 +53,25 @@ def dedicated_account_cap(path: Path, country: str) -> int | None:
     return caps
 
 
-def split_over_cap(payments: pd.DataFrame, accounts: pd.DataFrame, cap: int | None,
+def split_over_cap(payments: pd.DataFrame, accounts: Table, cap: int | None,
                    credited: Mapping[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add the excess columns to `payments` (indexed by row key) and return (payments, findings).
 
-    `credited`: what the period's released runs already paid into each dedicated account."""
+    `accounts`: the account registry as a frame, an Arrow table or a Parquet Path (only the accounts of
+    the payable rows are read out of it). `credited`: what the period's released runs already paid into
+    each dedicated account."""
     out = payments.drop(columns=list(LEG_EXCESS), errors="ignore")
     out["excess_amount"] = np.zeros(len(out), dtype=np.int64)
     out["excess_account_code"] = ""
     out["excess_bank_code"] = ""
     if cap is None or out.empty:
         return out, exceptions_frame([], "CAP_SPLIT", [])
-    dedicated = accounts.loc[accounts["dedicated"].astype(bool), "account_code"]
-    capped = out[(out["status"] == PAYABLE) & out["account_code"].isin(dedicated)].sort_index()
+    registry = ref_input(accounts, ["account_code", "bank_code", "holder_national_id", "dedicated", "status"])
+    payable = out["status"] == PAYABLE
+    dedicated = query("SELECT DISTINCT a.account_code FROM accounts a WHERE CAST(a.dedicated AS BOOLEAN) "
+                      "AND a.account_code IN (SELECT account_code FROM p)",
+                      p=out.loc[payable, ["account_code"]], accounts=registry)["account_code"]
+    capped = out[payable & out["account_code"].isin(dedicated)].sort_index()
     if capped.empty:
         return out, exceptions_frame([], "CAP_SPLIT", [])
     net = capped["net_amount"].astype(np.int64)
@@ -74,13 +81,18 @@ def split_over_cap(payments: pd.DataFrame, accounts: pd.DataFrame, cap: int | No
     excess = (net - to_dedicated)[lambda s: s > 0]
     if excess.empty:
         return out, exceptions_frame([], "CAP_SPLIT", [])
-    ordinary = accounts[~accounts["dedicated"].astype(bool) & (accounts["status"] == "open")]
-    ordinary = ordinary.sort_values("account_code", kind="stable").drop_duplicates("holder_national_id")
-    ordinary = ordinary.set_index("holder_national_id")
     holders = capped.loc[excess.index, "national_id"]
+    # each holder's open ordinary account with the lowest account code
+    ordinary = query("""
+        SELECT DISTINCT ON (holder_national_id) holder_national_id, account_code, bank_code FROM accounts
+        WHERE NOT CAST(dedicated AS BOOLEAN) AND status = 'open'
+          AND holder_national_id IN (SELECT national_id FROM h)
+        ORDER BY holder_national_id, account_code""", h=holders.to_frame("national_id"), accounts=registry)
+    found = {h: (a, b) for h, a, b in zip(ordinary["holder_national_id"], ordinary["account_code"],
+                                          ordinary["bank_code"], strict=True)}
     out.loc[excess.index, "excess_amount"] = excess.to_numpy()
-    out.loc[excess.index, "excess_account_code"] = holders.map(ordinary["account_code"]).fillna("").to_numpy()
-    out.loc[excess.index, "excess_bank_code"] = holders.map(ordinary["bank_code"]).fillna("").to_numpy()
+    out.loc[excess.index, "excess_account_code"] = [found.get(h, ("", ""))[0] for h in holders]
+    out.loc[excess.index, "excess_bank_code"] = [found.get(h, ("", ""))[1] for h in holders]
     split, held = [], []
     for key in excess.index:
         row = out.loc[key]
@@ -136,9 +148,10 @@ def transfer_legs(payments: pd.DataFrame) -> pd.DataFrame:
 
 def paid_total(payments: pd.DataFrame) -> int:
     """What the bank files of `payments` carry: the PAYABLE net amounts less any held excess."""
-    payable = payments[payments["status"] == PAYABLE]
-    held = payable[(payable["excess_amount"] > 0) & (payable["excess_account_code"] == "")]
-    return exact_sum(payable["net_amount"].to_numpy()) - exact_sum(held["excess_amount"].to_numpy())
+    payable = (payments["status"] == PAYABLE).to_numpy()
+    excess = payments["excess_amount"].to_numpy()
+    held = payable & (excess > 0) & (payments["excess_account_code"] == "").to_numpy()
+    return exact_sum(payments["net_amount"].to_numpy()[payable]) - exact_sum(excess[held])
 
 
 def with_excess_columns(payments: pd.DataFrame) -> pd.DataFrame:

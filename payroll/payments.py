@@ -7,16 +7,19 @@ file's SHA-256 and the row number in that file.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from payroll.catalog import severity
-from payroll.checks import Reference
+from payroll.checks import Reference, Table
+from payroll.checks.engine import arrow, query, ref_input, rows_input
 from payroll.checks.pipeline import run_checks
 from payroll.intake.payee_file import ROWS_SCHEMA
-from payroll.legs import split_over_cap, with_excess_columns
+from payroll.legs import LEG_EXCESS, split_over_cap, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
 
@@ -45,38 +48,111 @@ def end_to_end_id(period: str, branch: str, pension_id: str, national_id: str) -
     return f"PEN{period.replace('-', '')}{digest[:20].upper()}"
 
 
+# end_to_end_id in SQL: the same bytes (UTF-8 text, SHA-256 as lowercase hex, a missing part as Python
+# formats None); tests/unit/test_payments.py compares the two on many rows
+_E2E_SQL = """
+SELECT {key}'PEN' || replace(?, '-', '') || upper(substr(sha256(
+    ? || '|' || coalesce(branch_code, 'None') || '|' || coalesce(pension_id, 'None') || '|'
+      || coalesce(national_id, 'None')), 1, 20)) AS end_to_end_id
+FROM t
+"""
+
+
+def end_to_end_ids(period: str, rows: Table) -> pd.Series:
+    """:func:`end_to_end_id` of every row in one DuckDB pass, indexed by row key (rows: a frame indexed
+    by row key, or an Arrow table or Parquet Path with row_key, branch_code, pension_id, national_id).
+    A frame's rows keep their order (DuckDB preserves the order of a plain projection)."""
+    params = [period, period]
+    if isinstance(rows, pd.DataFrame):
+        got = arrow(_E2E_SQL.format(key=""), params, t=rows[["branch_code", "pension_id", "national_id"]])
+        if got.num_rows != len(rows):
+            raise ValueError("end-to-end ids: row count changed")
+        return pd.Series(got["end_to_end_id"].to_pandas().array, index=rows.index, name="end_to_end_id")
+    got = arrow(_E2E_SQL.format(key="row_key, "), params,
+                t=rows_input(rows, ["branch_code", "pension_id", "national_id"]))
+    return pd.Series(got["end_to_end_id"].to_pandas().array, index=pd.Index(got["row_key"].to_numpy(), name="row_key"),
+                     name="end_to_end_id")
+
+
+def account_banks(rows: Table, accounts: Table) -> pd.Series:
+    """The bank of each row's account from the account registry ("" when it is not there), indexed by
+    row key; rows and accounts may each be a frame, an Arrow table or a Parquet Path."""
+    m = arrow("SELECT r.row_key, coalesce(a.bank_code, '') AS bank_code FROM rows r "
+              "LEFT JOIN accounts a ON a.account_code = r.account_code",
+              rows=rows_input(rows, ["account_code"]), accounts=ref_input(accounts, ["account_code", "bank_code"]))
+    index = pd.Index(m["row_key"].to_numpy(), name="row_key")
+    if index.has_duplicates:
+        raise ValueError("the account registry lists an account code twice")
+    banks = pd.Series(m["bank_code"].to_pandas().array, index=index, name="bank_code")
+    return banks.reindex(rows.index) if isinstance(rows, pd.DataFrame) else banks
+
+
+def consolidate_table(parts: list[tuple[int, str, str, pa.Table]]) -> pa.Table:
+    """(submission_id, branch_code, raw file sha256, accepted rows) per branch -> one Arrow table sorted
+    by branch and row number (a stable sort), its first column the row key 0..n-1."""
+    tables = []
+    for submission_id, branch, source_sha, table in parts:
+        n = table.num_rows
+        lineage = pa.table({"submission_id": pa.array(np.full(n, submission_id, dtype=np.int64)),
+                            "branch_code": pa.array([branch] * n, pa.string()),
+                            "source_sha256": pa.array([source_sha] * n, pa.string())})
+        for field in table.schema:
+            lineage = lineage.append_column(field, table[field.name])
+        tables.append(lineage)
+    rows = pa.concat_tables(tables, promote_options="default")
+    rows = rows.take(pc.sort_indices(rows, [("branch_code", "ascending"), ("row_no", "ascending")]))
+    rows = rows.add_column(0, "row_key", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    return rows.replace_schema_metadata(_pandas_metadata([t for _, _, _, t in parts]))
+
+
+def _pandas_metadata(tables: list[pa.Table]) -> dict[bytes, bytes] | None:
+    """The pandas dtypes the branch lists were stored with (e.g. nullable Int32 shares), when all agree, so
+    the consolidated frame has the columns a frame per list had (and the run's Parquet the same bytes)."""
+    found = set()
+    for t in tables:
+        meta = (t.schema.metadata or {}).get(b"pandas")
+        if meta is None:
+            return None
+        found.add(json.dumps(json.loads(meta)["columns"], sort_keys=True))
+    if len(found) != 1:
+        return None
+    meta = json.loads(tables[0].schema.metadata[b"pandas"])
+    meta["index_columns"] = []  # the row key is a column; each list's own index is not kept
+    meta["columns"] = [c for c in meta["columns"] if c.get("field_name") in tables[0].column_names]
+    return {b"pandas": json.dumps(meta).encode()}
+
+
+def rows_frame(rows: pa.Table) -> pd.DataFrame:
+    """A consolidated table as a frame indexed by its row key."""
+    out = rows.drop_columns(["row_key"]).to_pandas()
+    out.index = pd.Index(rows["row_key"].to_numpy(), name="row_key")
+    return out
+
+
 def consolidate(parts: list[tuple[int, str, str, pa.Table]]) -> pd.DataFrame:
     """(submission_id, branch_code, raw file sha256, accepted rows) per branch -> one frame."""
-    frames = []
-    for submission_id, branch, source_sha, table in parts:
-        df = table.to_pandas()
-        df.insert(0, "source_sha256", source_sha)
-        df.insert(0, "branch_code", branch)
-        df.insert(0, "submission_id", submission_id)
-        frames.append(df)
-    rows = pd.concat(frames, ignore_index=True)
-    rows = rows.sort_values(["branch_code", "row_no"], kind="stable").reset_index(drop=True)
-    rows.index.name = "row_key"
+    rows = rows_frame(consolidate_table(parts))
+    rows.index = pd.RangeIndex(len(rows), name="row_key")
     return rows
 
 
-def build_payments(rows: pd.DataFrame, ref: Reference, period: Period) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_payments(rows: pd.DataFrame | pa.Table, ref: Reference, period: Period
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every check and split over the dedicated account's cap; return (payments with status, bank,
-    reference and excess; exceptions)."""
+    reference and excess; exceptions). `rows`: a frame indexed by row key, or the Arrow table of
+    :func:`consolidate_table`, which the checks then read in place."""
     status, exceptions = run_checks(rows, ref, period)
-    out = rows.copy()
-    out["status"] = status
+    out = rows_frame(rows) if isinstance(rows, pa.Table) else rows.copy()
+    out["status"] = status.reindex(out.index).to_numpy()
     out, split = split_over_cap(out, ref.accounts, ref.policy.dedicated_account_cap)
     if len(split):
         split["severity"] = split["code"].map(severity)
         exceptions = pd.concat([exceptions, split], ignore_index=True).sort_values(["row_key", "code"], kind="stable")
         exceptions = exceptions.reset_index(drop=True)
-    banks = ref.accounts.set_index("account_code")["bank_code"]
-    out["bank_code"] = out["account_code"].map(banks).fillna("").astype(str)
-    p = str(period)
-    out["end_to_end_id"] = [end_to_end_id(p, b, pid, nid) for b, pid, nid in
-                            zip(out["branch_code"], out["pension_id"], out["national_id"], strict=True)]
-    if out["end_to_end_id"].duplicated().any():  # would take a SHA-256 collision; refuse rather than guess
+    out["bank_code"] = account_banks(rows, ref.accounts).reindex(out.index).array
+    ids = end_to_end_ids(str(period), rows).reindex(out.index)
+    out["end_to_end_id"] = ids.array
+    if pc.count_distinct(pa.array(ids.array)).as_py() != len(ids):  # a SHA-256 collision; refuse, never guess
         raise ValueError("two payments received the same end-to-end id")
     out = out.reset_index()
     return out[list(PAYMENTS_SCHEMA.names)], exceptions
@@ -91,6 +167,7 @@ def totals_by(payments: pd.DataFrame, column: str) -> dict[str, dict[str, int]]:
     over a capped dedicated account (payroll.legs) counts at each leg's bank, and a held excess nowhere;
     per any other column (e.g. branch_code): the PAYABLE payments and what is paid of them."""
     payable = with_excess_columns(payments)
+    payable = payable[list(dict.fromkeys(["status", "net_amount", "bank_code", *LEG_EXCESS, column]))]  # not every column
     payable = payable[payable["status"] == "PAYABLE"]
     excess = payable["excess_amount"].to_numpy(dtype=np.int64)
     paid_excess = (excess > 0) & (payable["excess_account_code"] != "").to_numpy()

@@ -1,9 +1,11 @@
 """Checks over a payment run: each a small function over whole tables, errors as data.
 
-A check takes the consolidated rows (one per payee row, index = row key), the reference tables, the
+A check takes the consolidated rows (a frame with one row per payee row, index = row key; or an Arrow
+table or a Path to a Parquet file with a row_key column), the reference tables (frames, Arrow tables or
+Parquet Paths), the
 payments released in earlier periods and the policy, and returns the rows it keeps and exception rows
 (row key, code, evidence). Joins run in DuckDB over the frames (see payroll.checks.engine), never row
-by row in Python. A finding about something that is not a row of this run (an overpayment released in
+by row in Python; only the exceptions come back into Python. A finding about something that is not a row of this run (an overpayment released in
 an earlier period, a payee who vanished) has row key -1 and carries its lineage itself.
 Severities come from the exception catalogue. The run is the ordered list CHECKS in
 payroll.checks.pipeline; adding a check is one file and one line.
@@ -81,11 +83,15 @@ class History:
         return [r for r in self.released if r.period in periods and r.kind == "main"]
 
 
+# what a check reads a table from: a pandas frame, an Arrow table or a Path to a Parquet file
+Table = Any
+
+
 @dataclass
 class Reference:
-    registry: pd.DataFrame  # national_id, full_name, birth_date
-    deaths: pd.DataFrame  # national_id, date_of_death
-    accounts: pd.DataFrame  # account_code, bank_code, holder_national_id, dedicated, status
+    registry: Table  # national_id, full_name, birth_date
+    deaths: Table  # national_id, date_of_death
+    accounts: Table  # account_code, bank_code, holder_national_id, dedicated, status
     history: History = field(default_factory=History)  # only periods before the run's
     policy: Policy = field(default_factory=Policy)
     # pension ids this period's branch lists sent but intake rejected: a recorded reason why a pension
@@ -93,13 +99,37 @@ class Reference:
     rejected_pension_ids: frozenset[str] = frozenset()
 
 
-@dataclass
 class CheckResult:
-    kept: pd.DataFrame
-    exceptions: pd.DataFrame  # EXCEPTION_COLUMNS
+    """The exceptions a check found, and the rows it keeps (those without a HOLD or BLOCK finding of
+    its own), computed when first asked for: the run needs only the exceptions."""
+
+    def __init__(self, rows: Table, exceptions: pd.DataFrame, stopping: Any = None) -> None:
+        self._rows = rows
+        self.exceptions = exceptions  # EXCEPTION_COLUMNS
+        self._stopping = stopping
+        self._kept: Any = None
+
+    @property
+    def kept(self) -> Any:
+        """The rows kept, of the same kind as the rows given (a Path gives an Arrow table)."""
+        if self._kept is None:
+            self._kept = _kept(self._rows, self._stopping)
+        return self._kept
 
 
-Check = Callable[[pd.DataFrame, Reference, Period], CheckResult]
+def _kept(rows: Table, stopping: Any) -> Any:
+    keys = pd.Series([] if stopping is None else stopping, dtype="int64")
+    if isinstance(rows, pd.DataFrame):
+        return rows[~rows.index.isin(keys)]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = rows if isinstance(rows, pa.Table) else pq.read_table(rows)
+    return table.filter(pc.invert(pc.is_in(table["row_key"], value_set=pa.array(keys.to_numpy(), pa.int64()))))
+
+
+Check = Callable[[Table, Reference, Period], CheckResult]
 
 
 def exceptions_frame(row_keys: Any, code: str, details: list[dict[str, Any]]) -> pd.DataFrame:
@@ -108,8 +138,8 @@ def exceptions_frame(row_keys: Any, code: str, details: list[dict[str, Any]]) ->
                          "detail": details})
 
 
-def result(rows: pd.DataFrame, exceptions: list[pd.DataFrame]) -> CheckResult:
+def result(rows: Table, exceptions: list[pd.DataFrame]) -> CheckResult:
     """Rows kept are those without a HOLD or BLOCK finding from this check."""
     exc = pd.concat(exceptions, ignore_index=True) if exceptions else exceptions_frame([], "", [])
     stopping = exc[exc["code"].map(severity).isin(["HOLD", "BLOCK"])] if len(exc) else exc
-    return CheckResult(rows[~rows.index.isin(stopping["row_key"])], exc)
+    return CheckResult(rows, exc, stopping["row_key"].to_numpy())

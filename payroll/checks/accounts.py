@@ -18,21 +18,22 @@ from operator import itemgetter
 import pandas as pd
 
 from payroll.checks import CheckResult, Reference, exceptions_frame, result
-from payroll.checks.engine import query, released_payments
+from payroll.checks.engine import Table, query, ref_input, released_payments, rows_input
 from payroll.period import Period
 
 _REGISTRY = """
-SELECT r.row_key, r.national_id, r.account_code, a.bank_code, a.holder_national_id, a.dedicated, a.status
+SELECT r.row_key, r.national_id, r.account_code, a.bank_code, a.holder_national_id,
+       CAST(a.dedicated AS BOOLEAN) AS dedicated, a.status
 FROM rows r LEFT JOIN accounts a ON a.account_code = r.account_code
-WHERE a.account_code IS NULL OR a.status <> 'open' OR a.holder_national_id <> r.national_id OR NOT a.dedicated
+WHERE a.account_code IS NULL OR a.status <> 'open' OR a.holder_national_id <> r.national_id
+   OR NOT CAST(a.dedicated AS BOOLEAN)
 ORDER BY r.row_key
 """
 
 
-def _registry_findings(rows: pd.DataFrame, ref: Reference) -> list[pd.DataFrame]:
-    accounts = ref.accounts[["account_code", "bank_code", "holder_national_id", "dedicated", "status"]].copy()
-    accounts["dedicated"] = accounts["dedicated"].astype(bool)
-    m = query(_REGISTRY, rows=rows[["national_id", "account_code"]].reset_index(names="row_key"), accounts=accounts)
+def _registry_findings(rows: Table, ref: Reference) -> list[pd.DataFrame]:
+    accounts = ref_input(ref.accounts, ["account_code", "bank_code", "holder_national_id", "dedicated", "status"])
+    m = query(_REGISTRY, rows=rows_input(rows, ["national_id", "account_code"]), accounts=accounts)
     unknown = m[m["bank_code"].isna()]
     known = m[m["bank_code"].notna()]
     closed = known[known["status"] != "open"]
@@ -67,7 +68,7 @@ def window_periods(period: Period, days: int) -> list[str]:
     return sorted(out)
 
 
-def _change_findings(rows: pd.DataFrame, ref: Reference, period: Period) -> list[pd.DataFrame]:
+def _change_findings(rows: Table, ref: Reference, period: Period) -> list[pd.DataFrame]:
     last = ref.history.last_period()
     if last is None:
         return []
@@ -88,7 +89,7 @@ def _change_findings(rows: pd.DataFrame, ref: Reference, period: Period) -> list
                            UNION ALL SELECT period, pension_id, national_id, account_code FROM cur) s
           ON s.pension_id = m.pension_id AND s.national_id = m.national_id
         ORDER BY m.row_key, s.period, s.account_code""", [str(period)],
-              rows=rows[["pension_id", "national_id", "account_code"]].reset_index(names="row_key"))
+              rows=rows_input(rows, ["pension_id", "national_id", "account_code"]))
     days = ref.policy.account_change_window_days
     changed, repeated = [], []
     changed_d, repeated_d = [], []
@@ -112,5 +113,5 @@ def _change_findings(rows: pd.DataFrame, ref: Reference, period: Period) -> list
             exceptions_frame(repeated, "ACCOUNT_CHANGED_REPEATEDLY", repeated_d)]
 
 
-def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
+def check(rows: Table, ref: Reference, period: Period) -> CheckResult:
     return result(rows, _registry_findings(rows, ref) + _change_findings(rows, ref, period))

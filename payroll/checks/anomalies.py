@@ -12,17 +12,17 @@ from __future__ import annotations
 import pandas as pd
 
 from payroll.checks import NO_ROW, CheckResult, Reference, exceptions_frame, result
-from payroll.checks.engine import query, released_payments
+from payroll.checks.engine import Table, query, ref_input, released_payments, rows_input
 from payroll.period import Period
 
 
-def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
+def check(rows: Table, ref: Reference, period: Period) -> CheckResult:
     last = ref.history.last_period()
     if last is None:
         return result(rows, [])
     paid = released_payments(ref.history.lists_of({last}), paid_only=False)
     pct = int(ref.policy.amount_jump_percent)
-    cur = rows[["branch_code", "pension_id", "national_id", "net_amount"]].reset_index(names="row_key")
+    cur = rows_input(rows, ["branch_code", "pension_id", "national_id", "net_amount"])
     m = query(f"""
         WITH prev AS (SELECT pension_id, national_id, max(net_amount) AS net_amount FROM {paid}
                       GROUP BY pension_id, national_id)
@@ -38,7 +38,7 @@ def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
           AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.pension_id = p.pension_id AND c.national_id = p.national_id)
           AND NOT EXISTS (SELECT 1 FROM deaths d WHERE d.national_id = p.national_id)
           AND NOT EXISTS (SELECT 1 FROM rejected x WHERE x.pension_id = p.pension_id)
-        ORDER BY p.branch_code, p.row_no""", cur=cur, deaths=ref.deaths[["national_id"]],
+        ORDER BY p.branch_code, p.row_no""", cur=cur, deaths=ref_input(ref.deaths, ["national_id"]),
                  rejected=pd.DataFrame({"pension_id": pd.Series(sorted(ref.rejected_pension_ids), dtype="str")}))
 
     def rise(now: int, before: int) -> float:

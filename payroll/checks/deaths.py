@@ -15,21 +15,20 @@ from itertools import groupby
 from operator import itemgetter
 
 import numpy as np
-import pandas as pd
 
 from payroll.checks import NO_ROW, CheckResult, Reference, exceptions_frame, result
-from payroll.checks.engine import query, released_payments
+from payroll.checks.engine import Table, query, ref_input, released_payments, rows_input
 from payroll.money import exact_sum
 from payroll.period import Period
 
 POLICY_TEXT = {"pay": "paid through the month of death", "hold": "held for review (death policy 'hold')"}
 
 
-def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
+def check(rows: Table, ref: Reference, period: Period) -> CheckResult:
     start, end = period.start.isoformat(), period.end.isoformat()  # ISO dates compare as text
     m = query("SELECT r.row_key, d.date_of_death FROM rows r JOIN deaths d ON d.national_id = r.national_id "
               "WHERE d.date_of_death <= ? ORDER BY r.row_key", [end],
-              rows=rows[["national_id"]].reset_index(names="row_key"), deaths=ref.deaths[["national_id", "date_of_death"]])
+              rows=rows_input(rows, ["national_id"]), deaths=ref_input(ref.deaths, ["national_id", "date_of_death"]))
     before = m[m["date_of_death"] < start]
     during = m[m["date_of_death"] >= start]
     policy = ref.policy.death_in_period
@@ -45,14 +44,14 @@ def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
     ])
 
 
-def recovery(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
+def recovery(rows: Table, ref: Reference, period: Period) -> CheckResult:
     paid = released_payments(ref.history.released)
     m = query(f"""
         SELECT d.national_id, d.date_of_death, p.period, p.run_id, p.branch_code, p.submission_id,
                p.source_sha256, p.row_no, p.pension_id, p.net_amount, p.end_to_end_id
         FROM {paid} p JOIN deaths d ON d.national_id = p.national_id
         WHERE p.period > substr(d.date_of_death, 1, 7)
-        ORDER BY d.national_id, p.period, p.run_id, p.end_to_end_id""", deaths=ref.deaths[["national_id", "date_of_death"]])
+        ORDER BY d.national_id, p.period, p.run_id, p.end_to_end_id""", deaths=ref_input(ref.deaths, ["national_id", "date_of_death"]))
     details = []
     for nid, group in groupby(m.to_dict("records"), key=itemgetter("national_id")):  # sorted by the query
         paid_rows = list(group)

@@ -19,21 +19,22 @@ from typing import Any
 import pandas as pd
 
 from payroll.checks import CheckResult, DoubleBenefit, Reference, exceptions_frame, result
-from payroll.checks.engine import query
+from payroll.checks.engine import Table, columns, query, rows_input
 from payroll.period import Period
 
 _FIELDS = ["branch_code", "pension_id", "national_id", "row_no", "benefit_type", "gross_amount", "account_code",
            "insured_id"]
 
 
-def _repeated(rows: pd.DataFrame, key: str, distinct: str) -> pd.DataFrame:
+def _repeated(rows: Table, key: str, distinct: str) -> pd.DataFrame:
     """Rows whose `key` appears on more than one row (with more than one `distinct` value if given)."""
     having = f"count(DISTINCT {distinct}) > 1" if distinct else "count(*) > 1"
-    frame = rows[[c for c in _FIELDS if c in rows]].reset_index(names="row_key")
-    if "insured_id" not in frame:
-        frame["insured_id"] = pd.Series([None] * len(frame), dtype="str")
-    return query(f"SELECT t.* FROM t JOIN (SELECT {key} FROM t GROUP BY {key} HAVING {having}) k USING ({key}) "
-                 f"ORDER BY t.{key}, t.branch_code, t.row_no", t=frame)
+    have = set(columns(rows))
+    fields = [c for c in _FIELDS if c in have]
+    picked = ", ".join(["t.row_key", *(f"t.{c}" for c in fields if c != "insured_id"),
+                        "t.insured_id" if "insured_id" in have else "NULL::VARCHAR AS insured_id"])
+    return query(f"SELECT {picked} FROM t JOIN (SELECT {key} FROM t GROUP BY {key} HAVING {having}) k "
+                 f"USING ({key}) ORDER BY t.{key}, t.branch_code, t.row_no", t=rows_input(rows, fields))
 
 
 _SAME_PERSON = ("DOUBLE_BENEFIT", "DOUBLE_BENEFIT_OVER_CAP", "DUPLICATE_ACROSS_BRANCHES", "DUPLICATE_IN_BRANCH")
@@ -86,7 +87,7 @@ def _same_person(dup: pd.DataFrame, ref: Reference) -> list[pd.DataFrame]:
             exceptions_frame(found["DUPLICATE_IN_BRANCH"][0], "DUPLICATE_IN_BRANCH", found["DUPLICATE_IN_BRANCH"][1])]
 
 
-def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
+def check(rows: Table, ref: Reference, period: Period) -> CheckResult:
     same_person = _same_person(_repeated(rows, "national_id", ""), ref)
 
     pid_keys, pid_details = [], []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from payroll.checks import CheckResult, Reference, exceptions_frame, result
-from payroll.checks.engine import query
+from payroll.checks.engine import Table, query, ref_input, rows_input
 from payroll.names import name_key, similarity
 from payroll.period import Period
 
@@ -24,9 +24,9 @@ ORDER BY r.row_key
 """
 
 
-def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
-    m = query(_CANDIDATES, rows=rows[["national_id", "full_name", "birth_date"]].reset_index(names="row_key"),
-              registry=ref.registry[["national_id", "full_name", "birth_date"]])
+def check(rows: Table, ref: Reference, period: Period) -> CheckResult:
+    m = query(_CANDIDATES, rows=rows_input(rows, ["national_id", "full_name", "birth_date"]),
+              registry=ref_input(ref.registry, ["national_id", "full_name", "birth_date"]))
     missing = m[m["missing"]]
     found = m[~m["missing"]].reset_index(drop=True)
     threshold = ref.policy.name_similarity_threshold

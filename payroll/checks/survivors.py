@@ -7,10 +7,8 @@ from __future__ import annotations
 from itertools import groupby
 from operator import itemgetter
 
-import pandas as pd
-
 from payroll.checks import CheckResult, Reference, exceptions_frame, result
-from payroll.checks.engine import query
+from payroll.checks.engine import Table, columns, query, rows_input
 from payroll.period import Period
 
 FULL = 10_000  # shares are basis points: 100% = 10000
@@ -20,14 +18,14 @@ def _percent(bp: int) -> str:
     return f"{bp // 100}.{bp % 100:02d}".rstrip("0").rstrip(".") + "%"
 
 
-def check(rows: pd.DataFrame, ref: Reference, period: Period) -> CheckResult:
-    if "insured_id" not in rows or "share_bp" not in rows:
+def check(rows: Table, ref: Reference, period: Period) -> CheckResult:
+    if not {"insured_id", "share_bp"} <= set(columns(rows)):
         return result(rows, [])
-    frame = rows[["branch_code", "pension_id", "national_id", "row_no", "insured_id", "share_bp"]]
+    frame = rows_input(rows, ["branch_code", "pension_id", "national_id", "row_no", "insured_id", "share_bp"])
     over = query(f"""
         SELECT t.* FROM t JOIN (SELECT insured_id FROM t WHERE insured_id IS NOT NULL GROUP BY insured_id
                                 HAVING sum(share_bp) > {FULL}) g USING (insured_id)
-        ORDER BY t.insured_id, t.branch_code, t.row_no""", t=frame.reset_index(names="row_key"))
+        ORDER BY t.insured_id, t.branch_code, t.row_no""", t=frame)
     keys, details = [], []
     for insured, grp in groupby(over.to_dict("records"), key=itemgetter("insured_id")):
         g = list(grp)

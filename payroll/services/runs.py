@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,10 +21,11 @@ from sqlalchemy.orm import Session
 from payroll import audit
 from payroll.approvals import RUN_MAKERS, Item, authorize, may_sign, require_role, slots
 from payroll.checks import LINEAGE_FIELDS, NO_ROW, History, Reference, ReleasedRun
+from payroll.checks.engine import configure_from
 from payroll.checks.policy import policy_for
 from payroll.errors import NotFound, Refused, WrongState
 from payroll.legs import paid_total
-from payroll.payments import build_payments, consolidate, to_table, totals_by
+from payroll.payments import build_payments, consolidate_table, to_table, totals_by
 from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
@@ -159,6 +163,7 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
     reference extracts is returned as it is (``reused``), whatever its status, instead of being
     made again."""
     per = Period.parse(period)
+    configure_from(ctx.settings)
     with ctx.uow() as session:
         who = actor(session, user)
         require_role(who, RUN_MAKERS, "creating a payment run")
@@ -185,8 +190,7 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
         missing = _missing_branches(session, str(per), {s.branch_code for s in subs})
         ref.rejected_pension_ids = frozenset(e.pension_id for e, _, _ in intake if e.pension_id)
 
-    rows = consolidate(parts)
-    payments, exceptions = build_payments(rows, ref, per)
+    payments, exceptions = build_payments(consolidate_table(parts), ref, per)
     payments_path, payments_sha = put_table(ctx.home, "runs", to_table(payments))
     status_counts = payments["status"].value_counts()
     summary = {
@@ -197,7 +201,6 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
         "per_branch": totals_by(payments, "branch_code"),
         "submissions": [s.id for s in subs],
     }
-    payable = payments[payments["status"] == "PAYABLE"]
 
     with ctx.uow() as session:
         if released_period(session, str(per)) is not None:
@@ -210,41 +213,72 @@ def create_run(ctx: Context, period: str, *, user: str, reuse: bool = False) -> 
                          item_id=old.id, before=before, after=run_state(old))
         run = Run(period=str(per), status="awaiting_approval", created_by=user, created_at=audit.now_iso(),
                   payments_path=str(payments_path), content_sha256=payments_sha, rows=len(payments),
-                  payable_count=len(payable), payable_total=paid_total(payments),
+                  payable_count=int(status_counts.get("PAYABLE", 0)), payable_total=paid_total(payments),
                   held_count=int(status_counts.get("HOLD", 0)), blocked_count=int(status_counts.get("BLOCK", 0)),
                   summary=json.dumps(summary, ensure_ascii=False), levels_approved=0)
         session.add(run)
         session.flush()
         session.add_all(RunSubmission(run_id=run.id, submission_id=s.id, rows_sha256=s.rows_sha256) for s in subs)
-        session.add_all(run_exception_rows(run.id, payments, exceptions))
-        session.add_all(
-            RunException(run_id=run.id, code=e.code, severity="BLOCK", stage="intake", branch_code=branch,
-                         submission_id=e.submission_id, source_sha256=sha, row_no=e.row_no,
-                         pension_id=e.pension_id, national_id=e.national_id,
-                         detail=json.dumps({"column": e.column_name, "message": e.message}, ensure_ascii=False))
-            for e, branch, sha in intake)
+        session.flush()
+        insert_rows(session, RunException.__tablename__, EXCEPTION_COLUMNS,
+                    [*run_exception_rows(run.id, payments, exceptions),
+                     *((run.id, e.code, "BLOCK", "intake", branch, e.submission_id, sha, e.row_no, e.pension_id,
+                        e.national_id, json.dumps({"column": e.column_name, "message": e.message}, ensure_ascii=False))
+                       for e, branch, sha in intake)])
         audit.append(session, actor=user, role=who.role, action="run.create", item_type="run", item_id=run.id,
                      after=run_state(run), detail={"submissions": summary["submissions"],
                                                    "exceptions": summary["exceptions"]})
         return run_view(run)
 
 
-def run_exception_rows(run_id: int, payments: pd.DataFrame, exceptions: pd.DataFrame) -> list[RunException]:
-    """The run's findings as rows, each with its lineage: the payment row's, or for a finding that is
-    no row of this run (an overpayment, a vanished payee), the earlier payment's it carries itself."""
-    lineage = payments.set_index("row_key")
+# a run_exceptions row as insert_rows writes it (the id is the database's)
+EXCEPTION_COLUMNS = ("run_id", "code", "severity", "stage", "branch_code", "submission_id", "source_sha256",
+                     "row_no", "pension_id", "national_id", "detail")
+INSERT_CHUNK = 50_000
+
+
+def insert_rows(session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Insert plain tuples (one value per column) into `table` inside the session's transaction, no ORM
+    object per row: COPY on PostgreSQL, executemany in chunks on SQLite. Returns the rows written."""
+    conn = session.connection()
+    names = ", ".join(columns)
+    written = 0
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                written += 1
+        return written
+    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+    it = iter(rows)
+    while chunk := list(islice(it, INSERT_CHUNK)):
+        conn.exec_driver_sql(sql, chunk)
+        written += len(chunk)
+    return written
+
+
+def run_exception_rows(run_id: int, payments: pd.DataFrame, exceptions: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """The run's findings as run_exceptions rows (EXCEPTION_COLUMNS), each with its lineage: the payment
+    row's, or for a finding that is no row of this run (an overpayment, a vanished payee), the earlier
+    payment's it carries itself. Lineage is looked up for all findings at once, not row by row."""
+    keys = exceptions["row_key"].to_numpy()
+    at = pd.Index(payments["row_key"]).get_indexer(keys)
+    if ((at < 0) & (keys != NO_ROW)).any():
+        raise ValueError("a finding names a row key that is no payment of the run")
+    pos = np.where(at < 0, 0, at)  # a NO_ROW finding's lineage is its own; position 0 is a placeholder
+    lineage = {f: payments[f].take(pos).tolist() if len(payments) else [None] * len(keys) for f in LINEAGE_FIELDS}
     out = []
-    for e in exceptions.itertuples(index=False):
-        detail = dict(e.detail)
-        if e.row_key == NO_ROW:
+    for i, (key, code, sev, detail) in enumerate(zip(keys, exceptions["code"], exceptions["severity"],
+                                                     exceptions["detail"], strict=True)):
+        detail = dict(detail)
+        if key == NO_ROW:
             src = detail.pop("lineage")
         else:
-            src = {f: lineage.at[e.row_key, f] for f in LINEAGE_FIELDS}
-        out.append(RunException(run_id=run_id, code=e.code, severity=e.severity, stage="run",
-                                branch_code=src["branch_code"], submission_id=int(src["submission_id"]),
-                                source_sha256=src["source_sha256"], row_no=int(src["row_no"]),
-                                pension_id=src["pension_id"], national_id=src["national_id"],
-                                detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+            src = {f: lineage[f][i] for f in LINEAGE_FIELDS}
+        out.append((run_id, code, sev, "run", src["branch_code"], int(src["submission_id"]), src["source_sha256"],
+                    int(src["row_no"]), src["pension_id"], src["national_id"],
+                    json.dumps(detail, ensure_ascii=False, sort_keys=True)))
     return out
 
 

@@ -15,7 +15,17 @@ from payroll.checks import Reference
 from payroll.country import profile
 from payroll.identifiers import iban, ir_nid
 from payroll.intake import PAYEE_COLUMNS, read_payee_file
-from payroll.payments import PAYMENTS_SCHEMA, build_payments, consolidate, end_to_end_id, to_table, totals_by
+from payroll.payments import (
+    PAYMENTS_SCHEMA,
+    account_banks,
+    build_payments,
+    consolidate,
+    consolidate_table,
+    end_to_end_id,
+    end_to_end_ids,
+    to_table,
+    totals_by,
+)
 from payroll.period import Period
 from tests.unit.test_intake import loose_gate
 
@@ -74,6 +84,49 @@ def test_end_to_end_id_changes_with_every_key_part(position: int) -> None:
 
 def test_end_to_end_id_does_not_confuse_shifted_parts() -> None:
     assert end_to_end_id("2026-11", "B0011", "P1", "N") != end_to_end_id("2026-11", "B001", "1P1", "N")
+
+
+EDGE_PARTS = ["", "|", "a|b", "'", "''", '"', "\\", "%", "_", "ۀ۰۱۲", "٠١٢", "ي ك", "\u200c", "é", "e\u0301", "😀",
+              " lead", "trail ", "x" * 200, "B001", "0013542419", "NULL", "None"]
+
+
+def test_end_to_end_ids_in_one_pass_equal_the_per_row_function() -> None:
+    rng = np.random.default_rng(17)
+    n = 20_000
+    branches = [f"B{i:03d}" for i in rng.integers(0, 600, n)]
+    pensions = [f"P{i:08d}" for i in rng.integers(0, 10**8, n)]
+    nids = [f"{i:010d}" for i in rng.integers(0, 10**10, n)]
+    for i, part in enumerate(EDGE_PARTS):  # every edge case in every position
+        branches[i], pensions[i + 100], nids[i + 200] = part, part, part
+        branches[i + 300], pensions[i + 300], nids[i + 300] = part, part, part
+    keys = rng.permutation(n) * 3 + 5  # row keys neither dense nor in order
+    rows = pd.DataFrame({"branch_code": branches, "pension_id": pensions, "national_id": nids},
+                        index=pd.Index(keys, name="row_key"))
+    for period in ("2026-11", "1405-08", "2026-12"):
+        got = end_to_end_ids(period, rows)
+        assert len(got) == n
+        want = {k: end_to_end_id(period, b, p, i) for k, b, p, i in zip(keys, branches, pensions, nids, strict=True)}
+        assert got.to_dict() == want
+    # the same from an Arrow table and from a Parquet file
+    table = pa.Table.from_pandas(rows.reset_index(), preserve_index=False)
+    assert end_to_end_ids("2026-11", table).to_dict() == end_to_end_ids("2026-11", rows).to_dict()
+
+
+def test_end_to_end_ids_of_a_missing_part_equal_the_per_row_function() -> None:
+    rows = pd.DataFrame({"branch_code": ["B1", None], "pension_id": [None, "P"], "national_id": ["N", "N"]},
+                        index=pd.Index([0, 1], name="row_key"), dtype=object)
+    got = end_to_end_ids("2026-11", rows)
+    assert list(got) == [end_to_end_id("2026-11", "B1", None, "N"),  # type: ignore[arg-type]
+                         end_to_end_id("2026-11", None, "P", "N")]  # type: ignore[arg-type]
+
+
+def test_account_banks_from_a_frame_and_a_parquet_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = pd.DataFrame({"account_code": ["A1", "A2", "A9"]}, index=pd.Index([7, 3, 5], name="row_key"))
+    accounts = pd.DataFrame({"account_code": ["A1", "A2"], "bank_code": ["011", "012"]})
+    path = tmp_path / "accounts.parquet"
+    accounts.to_parquet(path)
+    for acc in (accounts, path):
+        assert account_banks(rows, acc).to_dict() == {3: "012", 5: "", 7: "011"}
 
 
 # --------------------------------------------------------------------------- consolidate
@@ -144,6 +197,60 @@ def test_build_payments_is_reproducible() -> None:
     first, _ = build_payments(rows, _reference(rows), PERIOD)
     again, _ = build_payments(consolidate(_parts()), _reference(rows), PERIOD)
     pd.testing.assert_frame_equal(first, again)
+
+
+def _consolidate_frame_per_list(parts: list) -> pd.DataFrame:  # type: ignore[type-arg]
+    """How consolidate worked before the Arrow table: a frame per list, concatenated and sorted."""
+    frames = []
+    for submission_id, branch, source_sha, table in parts:
+        df = table.to_pandas()
+        df.insert(0, "source_sha256", source_sha)
+        df.insert(0, "branch_code", branch)
+        df.insert(0, "submission_id", submission_id)
+        frames.append(df)
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows.sort_values(["branch_code", "row_no"], kind="stable").reset_index(drop=True)
+    rows.index.name = "row_key"
+    return rows
+
+
+def test_the_run_parquet_has_the_same_bytes_as_from_a_frame_per_list() -> None:
+    """The run's content hash (which the approvals and the release manifest bind to) does not change
+    with the columnar consolidation: same dtypes (the lists' nullable Int32 shares), same Parquet bytes."""
+    import pyarrow.parquet as pq
+
+    old_rows = _consolidate_frame_per_list(_parts())
+    pd.testing.assert_frame_equal(consolidate(_parts()), old_rows)
+    ref = _reference(old_rows)
+    old, _ = build_payments(old_rows, ref, PERIOD)
+    new, _ = build_payments(consolidate_table(_parts()), ref, PERIOD)
+
+    def parquet_bytes(frame: pd.DataFrame) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(to_table(frame), sink, compression="zstd")
+        return bytes(sink.getvalue().to_pybytes())
+
+    assert to_table(new).equals(to_table(old), check_metadata=True)
+    assert parquet_bytes(new) == parquet_bytes(old)
+
+
+def test_build_payments_from_the_consolidated_arrow_table_equals_from_the_frame(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = consolidate(_parts())
+    table = consolidate_table(_parts())
+    assert table.column_names[0] == "row_key" and table["row_key"].to_pylist() == [0, 1, 2, 3, 4]
+    ref = _reference(rows)
+    from_frame, exc_frame = build_payments(rows, ref, PERIOD)
+    from_table, exc_table = build_payments(table, ref, PERIOD)
+    assert to_table(from_table).equals(to_table(from_frame))
+    pd.testing.assert_frame_equal(exc_table, exc_frame)
+    # the reference extracts as Parquet files give the same
+    paths = {}
+    for name in ("registry", "deaths", "accounts"):
+        paths[name] = tmp_path / f"{name}.parquet"
+        pa.Table.from_pandas(getattr(ref, name), preserve_index=False).to_pandas().to_parquet(paths[name])
+    on_files, exc_files = build_payments(table, Reference(**paths), PERIOD)
+    assert to_table(on_files).equals(to_table(from_frame))
+    pd.testing.assert_frame_equal(exc_files, exc_frame)
 
 
 # --------------------------------------------------------------------------- totals_by
