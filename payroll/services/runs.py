@@ -29,10 +29,7 @@ from payroll.payments import build_payments, consolidate_table, to_table, totals
 from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
-from payroll.services.reference import EXTRACTS, extract_table
-from payroll.services.reference import (
-    extract_path as extract_path,  # the Parquet object of an extract in force
-)
+from payroll.services.reference import EXTRACT_SCHEMAS, EXTRACTS, extract_path
 from payroll.store.files import put_table, read_table_verified, sha256_file
 from payroll.store.models import (
     Approval,
@@ -100,12 +97,14 @@ def history_before(session: Session, period: Period) -> History:
 def reference_for(ctx: Context, session: Session, period: Period) -> Reference:
     """What the checks of a run for `period` judge against: the reference extracts in force, the
     payments released before the period, and the institution's policy. The extracts are read from their
-    Parquet objects (see `extract_path` for the paths themselves)."""
-    frames = {kind: extract_table(session, kind, ctx.home).to_pandas() for kind in EXTRACTS}
+    Parquet objects in place by the checks' DuckDB queries (an empty table stands for a kind never loaded):
+    no extract passes through pandas."""
+    tables = {kind: extract_path(session, kind, ctx.home) or EXTRACT_SCHEMAS[kind].empty_table()
+              for kind in EXTRACTS}
     return Reference(
-        registry=frames["registry"],
-        deaths=frames["deaths"],
-        accounts=frames["accounts"],
+        registry=tables["registry"],
+        deaths=tables["deaths"],
+        accounts=tables["accounts"],
         history=history_before(session, period),
         policy=policy_for(ctx.settings),
     )

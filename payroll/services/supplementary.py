@@ -34,7 +34,7 @@ from payroll.checks import NO_ROW
 from payroll.checks.pipeline import ROW_CHECKS, run_checks
 from payroll.errors import PolicyViolation, Refused, WrongState
 from payroll.legs import LEG_EXCESS, paid_total, split_over_cap
-from payroll.payments import PAYMENTS_SCHEMA, to_table, totals_by
+from payroll.payments import PAYMENTS_SCHEMA, account_banks, to_table, totals_by
 from payroll.period import Period
 from payroll.services.context import Context, actor
 from payroll.services.holds import open_clearances, rejected_of, unpaid_amounts
@@ -149,10 +149,9 @@ def create_supplementary_run(ctx: Context, period: str, *, user: str) -> dict[st
     payments = rows.copy()
     payments["status"] = _decide(rows, status, exceptions, cleared_codes)
     # a cleared ACCOUNT_UNKNOWN has no registry entry: the account code itself names the bank
-    banks = ref.accounts.set_index("account_code")["bank_code"]
-    payments["bank_code"] = [str(b) if isinstance(b, str) and b else ctx.country.account_bank_code(a)
-                             for a, b in zip(payments["account_code"], payments["account_code"].map(banks),
-                                             strict=True)]
+    banks = account_banks(payments, ref.accounts)  # "" where the registry does not list the account
+    payments["bank_code"] = [b or ctx.country.account_bank_code(a)
+                             for a, b in zip(payments["account_code"], banks, strict=True)]
     payments, split = split_over_cap(payments.drop(columns=list(LEG_EXCESS), errors="ignore"), ref.accounts,
                                      ref.policy.dedicated_account_cap, credited=credited)
     if len(split):
