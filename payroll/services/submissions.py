@@ -226,7 +226,7 @@ def _single(ctx: Context, outcome: dict[str, Any] | BaseException) -> dict[str, 
 
 
 def submit_many(ctx: Context, items: Iterable[Mapping[str, Any]], workers: int = 1,
-                batch_rows: int = 100_000) -> list[dict[str, Any]]:
+                batch_rows: int = 250_000) -> list[dict[str, Any]]:
     """Submit many branch lists at once; one receipt per item, in the items' order.
 
     Each item is a mapping with ``path`` (a local path or an fsspec URL) or ``data`` and ``file_name``,
@@ -312,7 +312,7 @@ def _parse(ctx: Context, p: _Pending) -> _Pending:
     return p
 
 
-def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, batch_rows: int = 100_000
+def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, batch_rows: int = 250_000
                 ) -> list[dict[str, Any] | BaseException]:
     """One outcome per item: its receipt, or the exception that refused it (DBAPIError is raised)."""
     outcomes: list[dict[str, Any] | BaseException | None] = [None] * len(items)
