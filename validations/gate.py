@@ -88,6 +88,19 @@ def _trim(value: Any) -> Any:
     return value
 
 
+def _evaluation_error(evr: Any, meta: dict[str, Any], kwargs: Any, columns: Any) -> Any:
+    """Why an expectation could not be evaluated: a column the file lacks (reported as the finding's
+    error, the file-level rules name it), else a GateError, never a silent pass."""
+    if not (evr.exception_info and evr.exception_info.get("raised_exception") is not False):
+        return None
+    info = evr.exception_info
+    message = info.get("exception_message") or next(
+        (v.get("exception_message") for v in info.values() if isinstance(v, dict)), None)
+    if not _missing_columns(kwargs, columns):
+        raise GateError(f"expectation {meta.get('rule')} could not be evaluated: {message}")
+    return message
+
+
 def _missing_columns(kwargs: dict[str, Any], columns: pd.Index) -> list[str]:
     wanted = [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list") or [])
     return [c for c in wanted if c not in columns]
@@ -133,14 +146,7 @@ def _run_gate(frame: pd.DataFrame, profile: CountryProfile, period: Period,
         meta = dict(expectation.meta or {})
         kwargs = expectation.configuration.kwargs
         result = dict(evr.result or {})
-        error = None
-        if evr.exception_info and evr.exception_info.get("raised_exception") is not False:
-            info = evr.exception_info
-            message = info.get("exception_message") or next(
-                (v.get("exception_message") for v in info.values() if isinstance(v, dict)), None)
-            if not _missing_columns(kwargs, data.columns):
-                raise GateError(f"expectation {meta.get('rule')} could not be evaluated: {message}")
-            error = message
+        error = _evaluation_error(evr, meta, kwargs, data.columns)
         if not evr.success and error is None:
             if meta.get("level") == "file":
                 file_level = True
@@ -354,14 +360,7 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
         meta = dict(expectation.meta or {})
         kwargs = expectation.configuration.kwargs
         result = dict(evr.result or {})
-        error = None
-        if evr.exception_info and evr.exception_info.get("raised_exception") is not False:
-            info = evr.exception_info
-            message = info.get("exception_message") or next(
-                (v.get("exception_message") for v in info.values() if isinstance(v, dict)), None)
-            if not _missing_columns(kwargs, datas[0].columns):
-                raise GateError(f"expectation {meta.get('rule')} could not be evaluated: {message}")
-            error = message
+        error = _evaluation_error(evr, meta, kwargs, datas[0].columns)
         keys = np.array([], dtype=np.int64)
         if error is None and "element_count" in result:
             listed = result.get("unexpected_index_list") or []
