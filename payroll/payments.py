@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from payroll.catalog import severity
 from payroll.checks import Reference, Table
-from payroll.checks.engine import arrow, query, ref_input, rows_input
+from payroll.checks.engine import arrow, ref_input, rows_input
 from payroll.checks.pipeline import run_checks
 from payroll.intake.payee_file import ROWS_SCHEMA
 from payroll.legs import LEG_EXCESS, split_over_cap, with_excess_columns

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import multiprocessing as mp
 import os
 import shutil
 import uuid
-import multiprocessing as mp
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool

@@ -28,10 +28,10 @@ from payroll.intake import (
     Limits,
     ParsedFile,
     finish_payee_file,
+    payee_file,
     read_payee_table,
     safe_file_name,
 )
-from payroll.intake import payee_file
 from payroll.period import Period
 from payroll.services.context import Context, actor, chain, signed_by
 from payroll.services.runs import released_period

@@ -19,7 +19,15 @@ from payroll.checks.pipeline import CHECKS, ROW_CHECKS, run_checks
 from payroll.legs import split_over_cap
 from payroll.period import Period
 from tests.unit.test_checks import reference, rows_frame
-from tests.unit.test_checks_deep import _anomaly_case, _names_case, _repeated_changes, payment, released, row, with_
+from tests.unit.test_checks_deep import (
+    _anomaly_case,
+    _names_case,
+    _repeated_changes,
+    payment,
+    released,
+    row,
+    with_,
+)
 
 PERIOD = Period(2026, 11)
 
