@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -276,7 +276,7 @@ def _domain(expectation: Any, data: pd.DataFrame) -> np.ndarray | None:
         raise GateError(f"row condition {cond!r} cannot be split by file")
     values = data[column]
     if op == "IN":
-        return values.isin(list(param)).to_numpy(dtype=bool, na_value=False)
+        return values.isin(list(param or [])).to_numpy(dtype=bool, na_value=False)
     if op == "==":
         return (values == param).to_numpy(dtype=bool, na_value=False)
     raise GateError(f"row condition {cond!r} cannot be split by file")
@@ -389,7 +389,7 @@ def _run_batch(frames: list[pd.DataFrame], profile: CountryProfile, period: Peri
                                            row_nos)
                 success = len(row_nos) == 0
             else:
-                file_result, success = template["result"], bool(evr.success)
+                file_result, success = cast(dict[str, Any], template["result"]), bool(evr.success)
             if not success and error is None:
                 if meta.get("level") == "file":
                     file_level[i] = True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import pandas as pd
@@ -32,7 +32,7 @@ PAYMENT_FIELDS = ("period", "run_id", "row_key", "submission_id", "branch_code",
                   "end_to_end_id")
 
 # A table a check reads: a pandas frame, an Arrow table, or a Path to a Parquet file
-Table = pd.DataFrame | pa.Table | Path
+Table: TypeAlias = pd.DataFrame | pa.Table | Path
 
 _LIMITS: dict[str, str] = {}
 # One in-memory DuckDB database per process, made on first use with the configured limits; each query

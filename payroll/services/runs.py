@@ -243,7 +243,7 @@ def insert_rows(session: Session, table: str, columns: Sequence[str], rows: Iter
     names = ", ".join(columns)
     written = 0
     if conn.dialect.name == "postgresql":
-        raw = conn.connection
+        raw: Any = conn.connection  # psycopg's connection: its cursor has copy()
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
