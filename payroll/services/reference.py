@@ -59,6 +59,7 @@ from payroll.store.files import (
     sha256_bytes,
     sha256_file,
     source_info,
+    stored_file_problem,
 )
 from payroll.store.models import ApprovalLevel, Bank, Branch, ReferenceLoad, User
 
@@ -474,13 +475,8 @@ def extract_path(session: Session, kind: str, home: Path) -> Path | None:
     if load is None:
         return None
     path = Path(home) / str(load.object_key)
-    try:
-        actual = sha256_file(path)
-    except OSError as e:
-        raise Refused("STORED_FILE_CHANGED", f"{kind} extract in force ({load.file_name}): {e}") from None
-    if actual != load.object_sha256:
-        raise Refused("STORED_FILE_CHANGED", f"{kind} extract in force ({load.file_name}): {path} has sha256 "
-                      f"{actual}, recorded {load.object_sha256}")
+    if (problem := stored_file_problem(path, load.object_sha256)) is not None:
+        raise Refused("STORED_FILE_CHANGED", f"{kind} extract in force ({load.file_name}): {problem}")
     return path
 
 

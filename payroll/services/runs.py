@@ -30,7 +30,7 @@ from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
 from payroll.services.context import Context, actor, chain, signed_by
 from payroll.services.reference import EXTRACT_SCHEMAS, EXTRACTS, extract_path
-from payroll.store.files import put_table, read_table_verified, sha256_file
+from payroll.store.files import put_table, read_table_verified, stored_file_problem
 from payroll.store.models import (
     Approval,
     Branch,
@@ -83,13 +83,8 @@ def history_before(session: Session, period: Period) -> History:
     for r in session.execute(select(Run).where(Run.status == "released", Run.period < str(period))
                              .order_by(Run.period, Run.id)).scalars():
         path = Path(r.payments_path)
-        try:
-            actual = sha256_file(path)
-        except OSError as e:
-            raise Refused("STORED_FILE_CHANGED", f"released run {r.id} ({r.period}): {e}") from None
-        if actual != r.content_sha256:
-            raise Refused("STORED_FILE_CHANGED", f"released run {r.id} ({r.period}): {path} has sha256 {actual}, "
-                          f"recorded {r.content_sha256}")
+        if (problem := stored_file_problem(path, r.content_sha256)) is not None:
+            raise Refused("STORED_FILE_CHANGED", f"released run {r.id} ({r.period}): {problem}")
         released.append(ReleasedRun(period=r.period, run_id=r.id, path=path, kind=getattr(r, "kind", None) or "main"))
     return History(released)
 

@@ -110,6 +110,17 @@ def put_table(home: Path, kind: str, table: pa.Table) -> tuple[Path, str]:
     return put_object(home, kind, sink.getvalue().to_pybytes(), ".parquet")
 
 
+def stored_file_problem(path: Path, expected_sha256: str | None) -> str | None:
+    """Why the stored file at `path` is not the one recorded (unreadable, or other bytes), or None."""
+    try:
+        actual = sha256_file(path)
+    except OSError as e:
+        return str(e)
+    if actual != expected_sha256:
+        return f"{path} has sha256 {actual}, recorded {expected_sha256}"
+    return None
+
+
 def read_table_verified(path: Path, expected_sha256: str) -> pa.Table:
     """Read a stored Parquet object, refusing it if its bytes are not the ones recorded."""
     data = Path(path).read_bytes()
