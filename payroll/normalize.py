@@ -6,9 +6,10 @@ typographic dashes. Names arrive with Arabic rather than Persian yeh/kaf, presen
 diacritics. Everything here maps such text to one canonical form; validation then uses ASCII-only
 patterns (never ``\\d`` without ``re.ASCII``: it matches Persian digits).
 
-Each scalar function has a vectorized twin over a pandas Series of strings (``*_series``) built from
-``Series.str`` methods only; missing values stay missing.  The scalar and vectorized forms use the same
-tables and the same regular expressions, so they agree.
+Each scalar function has a columnar twin over a pyarrow string array (``*_arrow``, pyarrow compute) and
+a pandas one (``*_series``) that runs the Arrow twin on the Series' Arrow buffer; missing values stay
+missing. The scalar and columnar forms use the same tables and the same regular expressions, so they
+agree (tests/unit/test_reference_extracts.py compares them on random text).
 
 Policy beyond the domain rules: fullwidth digits U+FF10..U+FF19 (Korean IMEs) are mapped to ASCII too,
 and invisible formatting characters (bidi marks such as LRM/RLM, soft hyphen) are deleted.
@@ -36,6 +37,7 @@ __all__ = [
     "to_ascii_digits",
     "compact_id",
     "normalize_name",
+    "series_via_arrow",
     "to_ascii_digits_series",
     "compact_id_series",
     "normalize_name_series",
@@ -123,20 +125,22 @@ def normalize_name(s: str) -> str:
     return _SPACES_RE.sub(" ", s).strip(" ")
 
 
+def series_via_arrow(s: pd.Series, fn: Callable[[pa.Array], pa.Array]) -> pd.Series:
+    """A Series of strings through one of the columnar functions below: the Series' Arrow buffer in
+    (no copy for pandas' ``str`` dtype), the result back under the same index. Missing values stay
+    missing; the result is of the ``str`` dtype, or object when the input was object."""
+    values = pa.array(s.astype("str") if s.dtype == object else s, from_pandas=True)
+    out = pd.Series(fn(values), index=s.index, dtype="str")
+    return out.astype(object) if s.dtype == object else out
+
+
 def to_ascii_digits_series(s: pd.Series) -> pd.Series:
     """Vectorized :func:`to_ascii_digits`; missing values stay missing.
 
     >>> to_ascii_digits_series(pd.Series(['۱۲', None])).tolist()
     ['12', nan]
     """
-    # str.translate runs in Python per value; only values holding a non-ASCII character can change,
-    # and finding them is one vectorized regex (most branch files are ASCII digits already)
-    has_foreign = s.str.contains("[^\x00-\x7f]", regex=True, na=False).to_numpy(bool)
-    if not has_foreign.any():
-        return s
-    out = s.copy()
-    out[has_foreign] = s[has_foreign].str.translate(DIGITS_TABLE)
-    return out
+    return series_via_arrow(s, to_ascii_digits_arrow)
 
 
 def compact_id_series(s: pd.Series) -> pd.Series:
@@ -145,7 +149,7 @@ def compact_id_series(s: pd.Series) -> pd.Series:
     >>> compact_id_series(pd.Series(['۰۰۱-۳۵۴ ۲۴۱۹', None])).tolist()
     ['0013542419', nan]
     """
-    return to_ascii_digits_series(s).str.replace(_ID_NOISE_RE.pattern, "", regex=True)
+    return series_via_arrow(s, compact_id_arrow)
 
 
 def normalize_name_series(s: pd.Series) -> pd.Series:
@@ -154,8 +158,7 @@ def normalize_name_series(s: pd.Series) -> pd.Series:
     >>> normalize_name_series(pd.Series(['علي ', None])).tolist()
     ['علی', nan]
     """
-    out = s.str.normalize("NFKC").str.translate(_NAME_TABLE)
-    return out.str.replace(_SPACES_RE.pattern, " ", regex=True).str.strip(" ")
+    return series_via_arrow(s, normalize_name_arrow)
 
 
 # --- pyarrow twins ----------------------------------------------------------------------------------

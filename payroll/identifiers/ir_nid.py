@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from payroll.normalize import compact_id, compact_id_arrow, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, series_via_arrow
 
 LENGTH: int = 10
 _WEIGHTS: np.ndarray = np.arange(10, 1, -1, dtype=np.int64)  # 10, 9, ..., 2
@@ -59,9 +59,7 @@ def compact(number: str) -> str:
 
 def compact_series(numbers: pd.Series) -> pd.Series:
     """Vectorized :func:`compact`; missing values stay missing."""
-    s = compact_id_series(numbers)
-    pad = s.str.fullmatch(r"[0-9]{8,9}").fillna(False).astype(bool)
-    return s.mask(pad, s.str.zfill(LENGTH))
+    return series_via_arrow(numbers, compact_arrow)
 
 
 def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:

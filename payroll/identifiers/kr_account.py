@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from payroll.normalize import compact_id, compact_id_arrow, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, series_via_arrow
 
 BANK_CODES: dict[str, str] = {
     "002": "KDB",
@@ -61,7 +61,7 @@ def compact(number: str) -> str:
 
 def compact_series(numbers: pd.Series) -> pd.Series:
     """Vectorized :func:`compact`; missing values stay missing."""
-    return compact_id_series(numbers)
+    return series_via_arrow(numbers, compact_arrow)
 
 
 def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:

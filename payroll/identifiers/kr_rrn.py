@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 
-from payroll.normalize import compact_id, compact_id_arrow, compact_id_series
+from payroll.normalize import compact_id, compact_id_arrow, series_via_arrow
 
 LENGTH: int = 13
 _WEIGHTS: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
@@ -56,7 +56,7 @@ def compact(number: str) -> str:
 
 def compact_series(numbers: pd.Series) -> pd.Series:
     """Vectorized :func:`compact`; missing values stay missing."""
-    return compact_id_series(numbers)
+    return series_via_arrow(numbers, compact_arrow)
 
 
 def compact_arrow(numbers: pa.Array | pa.ChunkedArray) -> pa.Array:

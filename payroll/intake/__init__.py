@@ -5,11 +5,14 @@ from payroll.intake.findings import FileRefused, Finding
 from payroll.intake.parsing import AMOUNT_COLUMNS
 from payroll.intake.payee_file import (
     ROWS_SCHEMA,
+    CellsFile,
     IntakeResult,
     Limits,
     ParsedFile,
     default_gate_many,
     finish_payee_file,
+    parse_cells,
+    read_payee_cells,
     read_payee_file,
     read_payee_table,
     safe_file_name,
@@ -17,7 +20,7 @@ from payroll.intake.payee_file import (
 from payroll.intake.reading import read_raw, read_table
 
 __all__ = [
-    "AMOUNT_COLUMNS", "PAYEE_COLUMNS", "ROWS_SCHEMA", "FileRefused", "Finding", "IntakeResult", "Limits",
-    "ParsedFile", "default_gate_many", "finish_payee_file", "read_payee_file", "read_payee_table", "read_raw",
-    "read_table", "safe_file_name",
+    "AMOUNT_COLUMNS", "PAYEE_COLUMNS", "ROWS_SCHEMA", "CellsFile", "FileRefused", "Finding", "IntakeResult",
+    "Limits", "ParsedFile", "default_gate_many", "finish_payee_file", "parse_cells", "read_payee_cells",
+    "read_payee_file", "read_payee_table", "read_raw", "read_table", "safe_file_name",
 ]

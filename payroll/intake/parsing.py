@@ -20,6 +20,8 @@ from types import ModuleType
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from payroll.benefits import benefit_labels, benefit_rules
 from payroll.country import CountryProfile
@@ -90,6 +92,18 @@ def _quoting(mask: np.ndarray, before: str, text: pd.Series, after: str) -> pd.S
     return out
 
 
+def _ints(text: pd.Series, ok: np.ndarray) -> pa.Array:
+    """int64 of the cells where `ok` (each already matched as an optional '-' and ASCII digits, at most
+    18 of them), null elsewhere: one Arrow cast, where pd.to_numeric read each string in Python."""
+    values = pa.array(text.astype("str") if text.dtype == object else text, from_pandas=True)
+    return pc.cast(pc.if_else(pa.array(ok, pa.bool_()), values, pa.scalar(None, values.type)), pa.int64())
+
+
+def _numbers(text: pd.Series, ok: np.ndarray) -> pd.Series:
+    """:func:`_ints` as float64 with NaN where not `ok` (what pd.to_numeric(errors="coerce") gave)."""
+    return pd.Series(_ints(text, ok).to_numpy(zero_copy_only=False).astype(np.float64), index=text.index)
+
+
 def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems) -> tuple[pd.Series, np.ndarray]:
     """Int64 minor units (NA where empty or unreadable) and the mask of readable cells."""
     t = to_ascii_digits_series(text.astype(str).str.strip())
@@ -112,19 +126,19 @@ def parse_amount(text: pd.Series, column: str, currency: str, problems: Problems
     problems.add(unreadable, column, "INVALID_AMOUNT", _quoting(
                  unreadable, f"{column} ", text, " is not a whole number of minor units (digits, optionally "
                  f"grouped by three; at most {MAX_AMOUNT_DIGITS} digits)"))
-    values = pd.to_numeric(t.where(ok, None), errors="coerce").astype("Int64")
+    values = pd.Series(pd.Int64Dtype().__from_arrow__(_ints(t, ok)), index=t.index)
     return values, ok
 
 
 def parse_dates(text: pd.Series, column: str, profile: CountryProfile, problems: Problems
-                ) -> tuple[pd.Series, int]:
-    """'YYYY-MM-DD' strings (NA where empty or unreadable) and how many were Jalali."""
+                ) -> tuple[pd.Series, np.ndarray]:
+    """'YYYY-MM-DD' strings (NA where empty or unreadable) and the mask of the cells read as Jalali."""
     t = to_ascii_digits_series(text.astype(str).str.strip())
     # the common case, YYYY-MM-DD, sliced in Arrow; the other shapes through a regex on the rest
     iso = t.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").to_numpy(bool)
-    y = pd.to_numeric(t.str.slice(0, 4).where(iso), errors="coerce")
-    m = pd.to_numeric(t.str.slice(5, 7).where(iso), errors="coerce")
-    d = pd.to_numeric(t.str.slice(8, 10).where(iso), errors="coerce")
+    y = _numbers(t.str.slice(0, 4), iso)
+    m = _numbers(t.str.slice(5, 7), iso)
+    d = _numbers(t.str.slice(8, 10), iso)
     if (~iso).any():
         rest = t[~iso]
         parts = rest.str.extract(f"^{_YEAR_FIRST}$").fillna(rest.str.extract(f"^{_COMPACT_DATE}$"))
@@ -160,7 +174,7 @@ def parse_dates(text: pd.Series, column: str, profile: CountryProfile, problems:
                  bad & ~day_first & jalali, f"{column} ", text, " is not a real Jalali (Solar Hijri) date"))
     problems.add(bad & ~day_first & ~jalali, column, "INVALID_DATE", _quoting(
                  bad & ~day_first & ~jalali, f"{column} ", text, " is not a real date written YYYY-MM-DD"))
-    return out, int((jalali & out.notna().to_numpy()).sum())
+    return out, jalali & out.notna().to_numpy()
 
 
 def _jalali_to_gregorian(y: pd.Series, m: pd.Series, d: pd.Series) -> pd.Series:
@@ -191,9 +205,11 @@ def normalize_benefit(text: pd.Series, country: str) -> pd.Series:
     return pd.Series(out, index=text.index).astype("string")
 
 
-def parse_rows(raw: pd.DataFrame, profile: CountryProfile, problems: Problems) -> tuple[pd.DataFrame, int]:
+def parse_rows(raw: pd.DataFrame, profile: CountryProfile, problems: Problems
+               ) -> tuple[pd.DataFrame, np.ndarray]:
     """The typed frame (positional index): text columns normalized with NA for empty cells, amounts
-    Int64, birth_date 'YYYY-MM-DD'. Returns (frame, Jalali dates converted)."""
+    Int64, birth_date 'YYYY-MM-DD'. Returns (frame, mask of the birth dates converted from Jalali).
+    Every rule is per cell or per row, so the rows of several files can be parsed in one call."""
     stripped = {c: raw[c].astype(str).str.strip() for c in PAYEE_COLUMNS}
     norm = pd.DataFrame(index=raw.index)
     norm["pension_id"] = compact_id_series(stripped["pension_id"])

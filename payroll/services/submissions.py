@@ -24,12 +24,14 @@ from payroll import audit
 from payroll.approvals import Actor, Item, Level, authorize, may_sign, require_role, slots
 from payroll.errors import NotFound, PolicyViolation, Refused, WrongState
 from payroll.intake import (
+    CellsFile,
     IntakeResult,
     Limits,
     ParsedFile,
     finish_payee_file,
+    parse_cells,
     payee_file,
-    read_payee_table,
+    read_payee_cells,
     safe_file_name,
 )
 from payroll.period import Period
@@ -271,7 +273,7 @@ class _Pending:
     declared_total: int | None
     encoding: str | None
     sheet: str | None
-    parsed: ParsedFile | IntakeResult | None = None
+    parsed: CellsFile | ParsedFile | IntakeResult | None = None
 
 
 def _admit(ctx: Context, index: int, item: Mapping[str, Any]) -> _Pending | dict[str, Any]:
@@ -305,11 +307,32 @@ def _admit(ctx: Context, index: int, item: Mapping[str, Any]) -> _Pending | dict
                     item.get("encoding"), item.get("sheet"))
 
 
-def _parse(ctx: Context, p: _Pending) -> _Pending:
-    p.parsed = read_payee_table(p.data, p.file_name, profile=ctx.country, period=p.period,
+def _read(ctx: Context, p: _Pending) -> _Pending:
+    """The file read and its columns resolved (parsed later, with its batch: _parse_batch)."""
+    p.parsed = read_payee_cells(p.data, p.file_name, profile=ctx.country, period=p.period,
                                 declared_count=p.declared_count, declared_total=p.declared_total,
                                 encoding=p.encoding, sheet=p.sheet, system=p.system, limits=intake_limits(ctx))
     return p
+
+
+def _parse_batch(ctx: Context, batch: list[_Pending], fail: Any) -> None:
+    """The batch's read files parsed in one pass (payee_file.parse_cells). Should that pass fail (a bug),
+    each file is parsed alone, so that only the file at fault fails."""
+    read = [p for p in batch if isinstance(p.parsed, CellsFile)]
+    if not read:
+        return
+    try:
+        cells = [p.parsed for p in read]
+        for p, parsed in zip(read, parse_cells(cells, ctx.country), strict=True):  # type: ignore[arg-type]
+            p.parsed = parsed
+    except Exception:  # noqa: BLE001
+        log.exception("parsing the batch failed; parsing its %s files one by one", len(read))
+        for p in read:
+            try:
+                p.parsed = parse_cells([p.parsed], ctx.country)[0]  # type: ignore[list-item]
+            except Exception as e:  # noqa: BLE001
+                p.parsed = None
+                fail(p.index, e)
 
 
 def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, batch_rows: int = 250_000
@@ -348,15 +371,15 @@ def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, 
                     outcomes[i] = a
                 else:
                     admitted.append(a)
-            results = (pool.map(lambda p: _safe_parse(ctx, p), admitted) if pool
-                       else (_safe_parse(ctx, p) for p in admitted))
+            results = (pool.map(lambda p: _safe_read(ctx, p), admitted) if pool
+                       else (_safe_read(ctx, p) for p in admitted))
             for p, error in results:
                 if error is not None:
                     fail(p.index, error)
                     continue
                 batch.append(p)
-                if isinstance(p.parsed, ParsedFile):
-                    rows += p.parsed.gate_rows
+                if isinstance(p.parsed, CellsFile):
+                    rows += p.parsed.rows_read
                 if rows >= batch_rows:
                     flush()
         if batch:
@@ -367,16 +390,18 @@ def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, 
     return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
 
 
-def _safe_parse(ctx: Context, p: _Pending) -> tuple[_Pending, BaseException | None]:
+def _safe_read(ctx: Context, p: _Pending) -> tuple[_Pending, BaseException | None]:
     try:
-        return _parse(ctx, p), None
+        return _read(ctx, p), None
     except Exception as e:  # noqa: BLE001 - the file's own failure, reported on its receipt
         return p, e
 
 
 def _gate_and_store(ctx: Context, batch: list[_Pending], outcomes: list[Any], fail: Any) -> None:
-    """One gate run over the batch's parsed files, then each file finished and stored in order. When the
-    batch's gate fails (a bug), each file is gated alone, so that only the file at fault fails."""
+    """The batch's files parsed in one pass, one gate run over them, then each file finished and stored in
+    order. When the batch's gate fails (a bug), each file is gated alone, so that only the file at fault
+    fails."""
+    _parse_batch(ctx, batch, fail)
     gated = [p for p in batch if isinstance(p.parsed, ParsedFile)]
     gates: dict[int, Any] = {}
     if gated:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from payroll.intake import PAYEE_COLUMNS, ROWS_SCHEMA
-from tests.unit.test_intake import HEADER, KR, PERSIAN, csv_bytes, found, nid, payee, read
+from tests.unit.test_intake import HEADER, IR, KR, PERIOD, PERSIAN, csv_bytes, found, nid, payee, read
 
 SURVIVOR_HEADER = HEADER + ",insured_id,share_percent"
 DEAD = nid("300000001")  # the deceased insured person: 3000000011
@@ -270,3 +270,31 @@ def test_a_file_with_only_one_survivor_column_is_refused(present: str, lacking: 
     assert [(f.code, f.row, f.column) for f in r.file_errors] == [("MISSING_COLUMNS", 1, lacking)]
     assert f"has a {present} column but no column for {lacking}" in r.file_errors[0].message
 
+
+
+def test_files_parsed_together_give_what_each_gives_alone() -> None:
+    """payee_file.parse_cells parses a batch in one pass per column set; each file's typed rows, findings
+    (row numbers after blank lines included), Jalali count and exact copies are what it gets alone."""
+    from payroll.intake import ParsedFile, parse_cells, read_payee_cells, read_payee_table
+
+    files = {
+        "plain.csv": csv_bytes([payee(1), payee(2, gross_amount="1,000,002", net_amount="۹۵۰۰۰۲"),
+                                payee(3, birth_date="1334/01/15"), payee(1)]),
+        "survivors.csv": csv_bytes([survivor(1), survivor(2, share="33.333"), payee(3)], SURVIVOR_HEADER),
+        "bad.csv": csv_bytes([payee(1, net_amount="12.5"), {}, payee(2, birth_date="15/03/1955"),
+                              payee(3, national_id="12")]),
+        "more-survivors.csv": csv_bytes([survivor(4, share="۵۰٪"), survivor(5, insured="")], SURVIVOR_HEADER),
+        "jalali.csv": csv_bytes([payee(7, birth_date="۱۳۳۴-۰۱-۱۵"), payee(8, birth_date="1334-13-01")]),
+    }
+    cells = [read_payee_cells(data, name, profile=IR, period=PERIOD) for name, data in files.items()]
+    together = parse_cells(cells, IR)  # type: ignore[arg-type]
+    for (name, data), batch in zip(files.items(), together, strict=True):
+        alone = read_payee_table(data, name, profile=IR, period=PERIOD)
+        assert isinstance(alone, ParsedFile) and batch.file_name == name
+        assert batch.norm.equals(alone.norm), name
+        assert batch.parse_findings == alone.parse_findings, name
+        assert batch.warnings == alone.warnings, name
+        assert batch.copies.equals(alone.copies), name
+    assert any(w.code == "JALALI_DATES" for w in together[-1].warnings)
+    assert {f.code for f in together[2].parse_findings} >= {"INVALID_AMOUNT", "INVALID_DATE"}
+    assert {f.code for f in together[1].parse_findings} == {"INVALID_SHARE"}
