@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -33,6 +35,35 @@ BATCH_DEFINITION = "whole_frame"
 # thread-safe (two branch tasks of a flow would both add the data source), and a validation keeps
 # state in the shared context. The gate holds it while it validates; a file is ~0.5 s at most.
 GX_LOCK = threading.RLock()
+
+
+@contextmanager
+def configurations_built_once() -> Iterator[None]:
+    """While the gate validates, each expectation's ``configuration`` is built once, not on every read.
+
+    In GX 1.24.1 ``Expectation.configuration`` is a property that rebuilds an ExpectationConfiguration
+    from the pydantic model (``.dict()``, a copy of every field) each time it is read, and validating
+    one expectation reads it about a hundred times: a third of the gate's time on a branch file of a
+    few hundred rows (benchmarks/bench_gate.py). The gate neither changes an expectation nor keeps
+    one past its run, so inside this block the first build is kept per expectation object (the object
+    itself is held too, so that an id is never reused) and the property is restored on the way out.
+    Use it holding GX_LOCK; blocks may nest."""
+    from great_expectations.expectations.expectation import Expectation
+
+    original = Expectation.__dict__["configuration"]
+    built: dict[int, tuple[Any, Any]] = {}
+
+    def configuration(self: Any) -> Any:
+        hit = built.get(id(self))
+        if hit is None or hit[0] is not self:
+            hit = built[id(self)] = (self, original.fget(self))
+        return hit[1]
+
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Expectation.configuration = original  # type: ignore[method-assign]
 
 
 def _configure_gx() -> None:

@@ -36,7 +36,7 @@ from great_expectations.core.expectation_validation_result import (
 from payroll.benefits import BenefitRule
 from payroll.country import CountryProfile
 from payroll.period import Period
-from validations.context import GX_LOCK, batch_definition
+from validations.context import GX_LOCK, batch_definition, configurations_built_once
 from validations.findings import FINDING_COLUMNS, FindingBuilder, empty_findings
 from validations.suite import build_suite
 
@@ -121,7 +121,7 @@ def run_gate(frame: pd.DataFrame, profile: CountryProfile, period: Period,
              rules: dict[str, BenefitRule]) -> GateResult:
     """Validate the normalized frame; findings for every failing row, the GX result, timings.
     Safe to call from several threads: validations take turns on the process's GX context."""
-    with GX_LOCK:
+    with GX_LOCK, configurations_built_once():
         return _run_gate(frame, profile, period, rules)
 
 
@@ -237,7 +237,7 @@ def run_gate_many(frames: list[pd.DataFrame], profile: CountryProfile, period: P
     for i, f in enumerate(frames):
         groups.setdefault(tuple((str(c), str(t)) for c, t in f.dtypes.items()), []).append(i)
     out: list[GateResult | None] = [None] * len(frames)
-    with GX_LOCK:
+    with GX_LOCK, configurations_built_once():
         for members in groups.values():
             if len(members) == 1:
                 out[members[0]] = _run_gate(frames[members[0]], profile, period, rules)

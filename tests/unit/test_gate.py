@@ -549,3 +549,32 @@ def test_a_batch_result_renders_its_own_data_docs(tmp_path: Path) -> None:
     many = run_gate_many(_mixed_files()[:2], IR, PERIOD, benefit_rules("IR"))
     page = render_data_docs(many[1].result, tmp_path / "b.html", "Branch 2, 2026-11").read_text(encoding="utf-8")
     assert "INVALID_NATIONAL_ID" in page and "failed" in page
+
+
+def test_configurations_built_once_change_nothing_but_time() -> None:
+    """validations.context.configurations_built_once keeps each expectation's configuration while the gate
+    runs: the verdict, findings and GX result are those of GX's own property, which is back afterwards."""
+    from great_expectations.expectations.expectation import Expectation
+
+    from validations.context import GX_LOCK
+    from validations.gate import _run_gate
+
+    df = ir_frame({"row_no": 3, "national_id": "0013542418"}, {"row_no": 4, "gross_amount": 1},
+                  {"row_no": 5, "account_code": "DE89370400440532013000"}, n=6)
+    property_before = Expectation.__dict__["configuration"]
+    kept = gate(df)
+    assert Expectation.__dict__["configuration"] is property_before
+    with GX_LOCK:
+        rebuilt = _run_gate(df, IR, PERIOD, benefit_rules("IR"))  # without the block: GX's property
+
+    def result(r: Any) -> Any:
+        out = json.loads(json.dumps(r.result))
+        for k in ("run_id", "validation_time"):
+            out["meta"].pop(k)
+        return out
+
+    assert found(kept) == found(rebuilt) and len(found(kept)) >= 3
+    assert kept.findings.equals(rebuilt.findings)
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in kept.expectations] == \
+        [{k: v for k, v in e.items() if k != "seconds"} for e in rebuilt.expectations]
+    assert result(kept) == result(rebuilt)
