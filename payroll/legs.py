@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from payroll.checks import Table, exceptions_frame
 from payroll.checks.engine import query, ref_input
@@ -32,8 +34,12 @@ from payroll.money import exact_sum
 DEDICATED, ORDINARY = "-1", "-2"
 PAYABLE = "PAYABLE"
 LEG_EXCESS = ("excess_amount", "excess_account_code", "excess_bank_code")
+LEG_ORDER = ("bank_code", "branch_code", "pension_id", "national_id", "leg")  # the bank files' order
 LEG_COLUMNS = ["end_to_end_id", "payment_id", "leg", "row_key", "account_code", "bank_code", "amount",
                "full_name", "pension_id", "national_id", "branch_code"]
+# the payments columns transfer_legs reads
+LEG_SOURCE_COLUMNS = ("status", "end_to_end_id", "row_key", "account_code", "bank_code", "net_amount", "full_name",
+                      "pension_id", "national_id", "branch_code", *LEG_EXCESS)
 
 
 def dedicated_account_cap(path: Path, country: str) -> int | None:
@@ -142,8 +148,15 @@ def transfer_legs(payments: pd.DataFrame) -> pd.DataFrame:
                      ignore_index=True)
     legs = legs[legs["amount"] > 0]  # the whole amount went to the ordinary account: no dedicated leg
     legs["end_to_end_id"] = legs["payment_id"] + legs["leg"]
-    legs = legs.sort_values(["bank_code", "branch_code", "pension_id", "national_id", "leg"], kind="stable")
-    return legs[LEG_COLUMNS].reset_index(drop=True)
+    return legs[LEG_COLUMNS].iloc[_stable_order(legs, LEG_ORDER)].reset_index(drop=True)
+
+
+def _stable_order(frame: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
+    """Positions of `frame`'s rows sorted by the text columns `keys`, ties in their order: what
+    ``sort_values(keys, kind="stable")`` gives (Arrow's sort is stable and orders UTF-8 text by code point,
+    as Python does), in about half its time on a national month's million legs."""
+    table = pa.table({k: pa.array(frame[k].astype("str"), from_pandas=True) for k in keys})
+    return pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
 
 
 def paid_total(payments: pd.DataFrame) -> int:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,7 +50,7 @@ from payroll import audit, signing
 from payroll.approvals import RUN_MAKERS, require_role
 from payroll.bankfiles import DEFAULT_FILE_NAME, BankRules, PlannedFile, parse_params, plan_files
 from payroll.errors import Refused, WrongState
-from payroll.legs import transfer_legs, with_excess_columns
+from payroll.legs import LEG_SOURCE_COLUMNS, PAYABLE, transfer_legs, with_excess_columns
 from payroll.money import exact_sum
 from payroll.period import Period
 from payroll.services.audit_witness import checkpoint_committed
@@ -98,10 +99,13 @@ def bank_rules(session: Session) -> dict[str, BankRules]:
 def run_transfers(run: Run) -> pd.DataFrame:
     """The transfers (legs) of a run's PAYABLE rows, read from its verified payments file."""
     try:
-        payments = read_table_verified(Path(run.payments_path), run.content_sha256).to_pandas()
+        table = read_table_verified(Path(run.payments_path), run.content_sha256)
     except (OSError, ValueError) as e:
         raise Refused("STORED_FILE_CHANGED", f"run {run.id}: {e}") from None
-    return transfer_legs(with_excess_columns(payments))
+    # only the PAYABLE rows and the columns their legs are made of leave Arrow
+    table = table.select([c for c in table.column_names if c in LEG_SOURCE_COLUMNS])
+    payable = table.filter(pc.equal(table["status"], PAYABLE))
+    return transfer_legs(with_excess_columns(payable.to_pandas()))
 
 
 def plan_for(session: Session, run: Run) -> list[PlannedFile]:

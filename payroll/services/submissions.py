@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -335,6 +336,10 @@ def _parse_batch(ctx: Context, batch: list[_Pending], fail: Any) -> None:
                 fail(p.index, e)
 
 
+READ_AHEAD_BYTES = 64 << 20  # branch files read ahead of the batch being gated (bytes as sent)
+READ_AHEAD_FILES = 256
+
+
 def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, batch_rows: int = 250_000
                 ) -> list[dict[str, Any] | BaseException]:
     """One outcome per item: its receipt, or the exception that refused it (DBAPIError is raised)."""
@@ -355,33 +360,47 @@ def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, 
         _gate_and_store(ctx, batch, outcomes, fail)
         batch, rows = [], 0
 
+    def take(p: _Pending, error: BaseException | None) -> None:
+        nonlocal rows
+        if error is not None:
+            fail(p.index, error)
+            return
+        batch.append(p)
+        if isinstance(p.parsed, CellsFile):
+            rows += p.parsed.rows_read
+        if rows >= batch_rows:
+            flush()
+
+    # Files are admitted in order and read by the pool while the batch before them is parsed, gated and
+    # stored here; at most READ_AHEAD_BYTES of them (and READ_AHEAD_FILES) are in flight, so that a
+    # national month's 600 files are never all in memory at once. Without a pool: one after another.
+    in_flight: deque[tuple[int, Future[tuple[_Pending, BaseException | None]]]] = deque()
+    in_bytes = 0
+
+    def drain_one() -> None:
+        nonlocal in_bytes
+        size, future = in_flight.popleft()
+        in_bytes -= size
+        take(*future.result())
+
     try:
-        # items are admitted and read `step` at a time, in order, so that only the current batch's bytes
-        # and frames are held (600 branch files of a national month would be gigabytes at once)
-        step = max(workers, 1) * 4
-        for k in range(0, len(items), step):
-            admitted: list[_Pending] = []
-            for i in range(k, min(k + step, len(items))):
-                try:
-                    a = _admit(ctx, i, items[i])
-                except Exception as e:  # noqa: BLE001 - every refusal is this item's receipt
-                    fail(i, e)
-                    continue
-                if isinstance(a, dict):
-                    outcomes[i] = a
-                else:
-                    admitted.append(a)
-            results = (pool.map(lambda p: _safe_read(ctx, p), admitted) if pool
-                       else (_safe_read(ctx, p) for p in admitted))
-            for p, error in results:
-                if error is not None:
-                    fail(p.index, error)
-                    continue
-                batch.append(p)
-                if isinstance(p.parsed, CellsFile):
-                    rows += p.parsed.rows_read
-                if rows >= batch_rows:
-                    flush()
+        for i in range(len(items)):
+            try:
+                a = _admit(ctx, i, items[i])
+            except Exception as e:  # noqa: BLE001 - every refusal is this item's receipt
+                fail(i, e)
+                continue
+            if isinstance(a, dict):
+                outcomes[i] = a
+            elif pool is None:
+                take(*_safe_read(ctx, a))
+            else:
+                in_flight.append((len(a.data), pool.submit(_safe_read, ctx, a)))
+                in_bytes += len(a.data)
+                while in_flight and (in_bytes > READ_AHEAD_BYTES or len(in_flight) > READ_AHEAD_FILES):
+                    drain_one()
+        while in_flight:
+            drain_one()
         if batch:
             flush()
     finally:
