@@ -295,6 +295,10 @@ def parse_cells(files: Sequence[CellsFile], profile: CountryProfile) -> list[Par
         problems = Problems()
         norm_all, jalali_all = parse_rows(cells, profile, problems)
         found = problems.frame()
+        # exact copies are looked for within each file (the file's position joins the row's content); the
+        # files that have any get their copies named by _exact_copies, the others none
+        file_pos = np.repeat(np.arange(len(tables)), np.diff(offsets))
+        repeats = norm_all.assign(_file=file_pos).duplicated(keep="first").to_numpy()
         file_of = np.searchsorted(offsets, found["idx"].to_numpy(), side="right") - 1
         for k, i in enumerate(members):
             f, start, stop = files[i], int(offsets[k]), int(offsets[k + 1])
@@ -308,7 +312,8 @@ def parse_cells(files: Sequence[CellsFile], profile: CountryProfile) -> list[Par
                                         "Hijri) and were converted to the Gregorian calendar"))
             norm.insert(0, "row_no", f.row_numbers.astype("int32"))
             parse_findings = _findings(mine, f.row_numbers, "idx") + f.reader_findings
-            out[i] = ParsedFile(f.file_name, f.period, f.rows_read, f.table, norm, _exact_copies(norm),
+            copies = _exact_copies(norm) if repeats[start:stop].any() else pd.Series(dtype=np.int64)
+            out[i] = ParsedFile(f.file_name, f.period, f.rows_read, f.table, norm, copies,
                                 parse_findings, warnings, f.source, f.declared_count, f.declared_total, f.limits)
     return [p for p in out if p is not None]
 

@@ -290,13 +290,15 @@ def _admit(ctx: Context, index: int, item: Mapping[str, Any]) -> _Pending | dict
         except FileNotFoundError:
             raise Refused("FILE_NOT_FOUND", f"{path}: no such file") from None
         check_file_size(size, name, ctx.settings.max_file_bytes)
-        _check_submitter(ctx, branch, user)  # before reading: a stranger's file is never read into memory
+        who = _check_submitter(ctx, branch, user)  # before reading: a stranger's file is never read into memory
         data = read_source(path)
     else:
         data, name = item["data"], item["file_name"]
+        who = None
     safe_file_name(name)
     check_file_size(len(data), name, ctx.settings.max_file_bytes)
-    who = _check_submitter(ctx, branch, user)
+    if who is None:
+        who = _check_submitter(ctx, branch, user)
     sha = sha256_bytes(data)
     with ctx.uow() as session:
         same = _same_bytes(session, branch, str(per), sha, declared_count, declared_total)
