@@ -159,10 +159,14 @@ def submit(file: Annotated[str, typer.Argument(help="The branch payee list (CSV,
                                                      "first).")] = None,
            json_out: JsonOpt = False) -> None:
     """Submit a branch's payee list for a period; prints the receipt."""
-    _execute(json_out, lambda ctx: services.submit(ctx, file, branch=branch, period=period, user=as_,
-                                               declared_count=declared_count, declared_total=declared_total,
-                                               encoding=encoding, sheet=sheet),
-             _receipt_text, failed=lambda r: r["status"] == "rejected")
+    def submit_and_show(ctx: services.Context) -> dict[str, Any]:
+        r = services.submit(ctx, file, branch=branch, period=period, user=as_, declared_count=declared_count,
+                            declared_total=declared_total, encoding=encoding, sheet=sheet)
+        if r.get("data_docs"):  # the receipt names the page: render it now, the person is waiting
+            services.data_docs_page(ctx, r["submission_id"])
+        return r
+
+    _execute(json_out, submit_and_show, _receipt_text, failed=lambda r: r["status"] == "rejected")
 
 
 @submission_app.command("show")

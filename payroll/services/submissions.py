@@ -199,8 +199,9 @@ def submit(ctx: Context, path: Path | str, *, branch: str, period: str, user: st
            declared_count: int | None = None, declared_total: int | None = None,
            encoding: str | None = None, sheet: str | None = None) -> dict[str, Any]:
     """Submit a branch list from a local file or an fsspec URL (an object store shared by several
-    workers): the CLI's and the flows' way in. Raises Refused (and stores nothing) as submit_bytes does;
-    the receipt's Data Docs page is rendered at once (a person is waiting for this one receipt)."""
+    workers): the CLI's and the flows' way in. Raises Refused (and stores nothing) as submit_bytes does.
+    The receipt names its Data Docs page, rendered when first asked for (data_docs_page; the CLI asks
+    at once, a person is waiting for that receipt)."""
     [outcome] = _submit_all(ctx, [{"path": path, "branch": branch, "period": period, "user": user,
                                    "declared_count": declared_count, "declared_total": declared_total,
                                    "encoding": encoding, "sheet": sheet}])
@@ -223,8 +224,6 @@ def submit_bytes(ctx: Context, data: bytes, file_name: str, *, branch: str, peri
 def _single(ctx: Context, outcome: dict[str, Any] | BaseException) -> dict[str, Any]:
     if isinstance(outcome, BaseException):
         raise outcome
-    if outcome.get("data_docs") and not outcome.get("duplicate"):
-        data_docs_page(ctx, outcome["submission_id"])
     return outcome
 
 

@@ -80,6 +80,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_receipts_match_the_plan(month: dict[str, Any], expected: dict[str, Any]) -> None:
     for s, r in zip(month["plan"]["submissions"], month["receipts"], strict=True):
         assert r["status"] == s["expect"], s
+        assert Path(r["data_docs"]).is_file()  # the command renders the page the receipt names
         assert r["rows"] == s["declared_count"] == expected["branches"][s["branch"]]["rows_in_file"]
         assert (r["counted_total"] == s["declared_total"]) is (s["expect"] == "accepted")
         if r["status"] == "accepted":

@@ -94,11 +94,12 @@ def test_data_docs_are_rendered_from_the_stored_result_when_first_asked_for(ctx:
     assert "Branch B02, 2026-11: B02.csv" in html
     assert not pages[0].exists()
     assert services.data_docs_page(ctx, receipts[0]["submission_id"]) == pages[0] and pages[0].exists()
-    # one file alone: the receipt's page is there at once (a person waits for it)
+    # one file alone: the same (the CLI asks for the page at once: tests/e2e/test_cli_month.py)
     copy = ctx.home.parent / "B04.csv"
     shutil.copy(SAMPLE / "branches" / "B04.csv", copy)
     r = services.submit(ctx, copy, branch="B04", period=PERIOD, user="clerk-b04")
-    assert Path(r["data_docs"]).exists()
+    assert not Path(r["data_docs"]).exists()
+    assert services.data_docs_page(ctx, r["submission_id"]) == Path(r["data_docs"]) and Path(r["data_docs"]).exists()
 
 
 def test_files_are_parsed_in_threads_with_the_same_receipts(ctx: Context, plan: dict) -> None:
