@@ -356,9 +356,26 @@ def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, 
             log.exception("intake of item %s failed", i)
         outcomes[i] = e
 
+    # With a pool, a batch is parsed and gated in a thread of its own while the batch before it is stored
+    # here (and the files after it are read): Arrow and the database release the GIL, GX mostly holds it.
+    gating = ThreadPoolExecutor(max_workers=1) if pool is not None else None
+    gated: tuple[list[_Pending], Future[dict[int, Any]]] | None = None
+
+    def store_gated() -> None:
+        nonlocal gated
+        if gated is not None:
+            done, future = gated
+            gated = None
+            _store_batch(ctx, done, future.result(), outcomes, fail)
+
     def flush() -> None:
-        nonlocal batch, rows
-        _gate_and_store(ctx, batch, outcomes, fail)
+        nonlocal batch, rows, gated
+        if gating is None:
+            _gate_and_store(ctx, batch, outcomes, fail)
+        else:
+            future = gating.submit(_parse_and_gate, ctx, batch, fail)
+            store_gated()
+            gated = (batch, future)
         batch, rows = [], 0
 
     def take(p: _Pending, error: BaseException | None) -> None:
@@ -404,9 +421,12 @@ def _submit_all(ctx: Context, items: list[Mapping[str, Any]], workers: int = 1, 
             drain_one()
         if batch:
             flush()
+        store_gated()
     finally:
         if pool:
             pool.shutdown()
+        if gating:
+            gating.shutdown()
     return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
 
 
@@ -418,35 +438,51 @@ def _safe_read(ctx: Context, p: _Pending) -> tuple[_Pending, BaseException | Non
 
 
 def _gate_and_store(ctx: Context, batch: list[_Pending], outcomes: list[Any], fail: Any) -> None:
-    """The batch's files parsed in one pass, one gate run over them, then each file finished and stored in
-    order. When the batch's gate fails (a bug), each file is gated alone, so that only the file at fault
-    fails."""
+    """The batch parsed and gated (_parse_and_gate), then each file finished and stored in order."""
+    _store_batch(ctx, batch, _parse_and_gate(ctx, batch, fail), outcomes, fail)
+
+
+def _parse_and_gate(ctx: Context, batch: list[_Pending], fail: Any) -> dict[int, Any]:
+    """The batch's files parsed in one pass and validated in one gate run: the gate result of each parsed
+    file, by item index. When the batch's gate fails (a bug), each file is gated alone, so that only the
+    file at fault fails. Touches no database: may run beside the storing of the batch before it."""
     _parse_batch(ctx, batch, fail)
     gated = [p for p in batch if isinstance(p.parsed, ParsedFile)]
     gates: dict[int, Any] = {}
-    if gated:
-        frames = [p.parsed.gate_frame() for p in gated]  # type: ignore[union-attr]
-        try:
-            if len(gated) == 1:  # one file (submit, submit_bytes): the single-file gate
-                gates[gated[0].index] = payee_file.default_gate(frames[0], ctx.country, gated[0].period)
-            else:
-                for p, g in zip(gated, payee_file.default_gate_many(frames, ctx.country, gated[0].period),
-                                strict=True):
-                    gates[p.index] = g
-        except Exception:  # noqa: BLE001
-            log.exception("the batch gate failed; gating its %s files one by one", len(gated))
-            for p, frame in zip(gated, frames, strict=True):
-                try:
-                    gates[p.index] = payee_file.default_gate(frame, ctx.country, p.period)
-                except Exception as e:  # noqa: BLE001
-                    fail(p.index, e)
+    if not gated:
+        return gates
+    frames = [p.parsed.gate_frame() for p in gated]  # type: ignore[union-attr]
+    try:
+        if len(gated) == 1:  # one file (submit, submit_bytes): the single-file gate
+            gates[gated[0].index] = payee_file.default_gate(frames[0], ctx.country, gated[0].period)
+        else:
+            for p, g in zip(gated, payee_file.default_gate_many(frames, ctx.country, gated[0].period), strict=True):
+                gates[p.index] = g
+    except Exception:  # noqa: BLE001
+        log.exception("the batch gate failed; gating its %s files one by one", len(gated))
+        for p, frame in zip(gated, frames, strict=True):
+            try:
+                gates[p.index] = payee_file.default_gate(frame, ctx.country, p.period)
+            except Exception as e:  # noqa: BLE001
+                fail(p.index, e)
+    for p, frame in zip(gated, frames, strict=True):
+        if p.period != gated[0].period and p.index in gates:  # another period's file: gated with its own
+            try:
+                gates[p.index] = payee_file.default_gate(frame, ctx.country, p.period)
+            except Exception as e:  # noqa: BLE001
+                del gates[p.index]
+                fail(p.index, e)
+    return gates
+
+
+def _store_batch(ctx: Context, batch: list[_Pending], gates: dict[int, Any], outcomes: list[Any], fail: Any
+                 ) -> None:
+    """Each file of a gated batch finished (its verdict) and stored, in order, each in its own transaction."""
     for p in batch:
         if outcomes[p.index] is not None:
             continue
         try:
             if isinstance(p.parsed, ParsedFile):
-                if p.parsed.period != gated[0].period:  # another period's files are gated with their own
-                    gates[p.index] = payee_file.default_gate(p.parsed.gate_frame(), ctx.country, p.period)
                 result = finish_payee_file(p.parsed, gates[p.index])
             else:
                 result = p.parsed  # type: ignore[assignment]  # refused before the gate

@@ -102,6 +102,15 @@ def test_data_docs_are_rendered_from_the_stored_result_when_first_asked_for(ctx:
     assert services.data_docs_page(ctx, r["submission_id"]) == Path(r["data_docs"]) and Path(r["data_docs"]).exists()
 
 
-def test_files_are_parsed_in_threads_with_the_same_receipts(ctx: Context, plan: dict) -> None:
+def test_files_are_parsed_in_threads_with_the_same_receipts(ctx: Context, plan: dict, tmp_path: Path) -> None:
+    """workers=2: files read in threads ahead of the batch, each batch gated in a thread while the one
+    before it is stored; the receipts are the one-thread path's, in the items' order."""
     receipts = services.submit_many(ctx, _items(plan), workers=2, batch_rows=500)
     assert [r["status"] for r in receipts] == [s["expect"] for s in plan["submissions"]]
+    one_ctx = make_context(tmp_path / "one", f"sqlite:///{tmp_path / 'one.db'}")
+    try:
+        services.init_database(one_ctx, sample=True)
+        one = services.submit_many(one_ctx, _items(plan), workers=1, batch_rows=500)
+    finally:
+        one_ctx.dispose()
+    assert [_verdict(r) for r in receipts] == [_verdict(r) for r in one]
