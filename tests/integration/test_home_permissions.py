@@ -8,8 +8,9 @@ import os
 import stat
 from pathlib import Path
 
+from payroll import services
 from payroll.config import Settings
-from payroll.services import Context, init_database
+from payroll.services import Context, data_docs_page, init_database
 from payroll.web.security import Sessions
 from tests import month
 
@@ -28,7 +29,13 @@ def test_a_month_leaves_nothing_in_the_home_that_others_can_read(tmp_path: Path,
     ctx = Context(Settings(home=home))  # the default database: HOME/pension.db
     try:
         init_database(ctx, sample=True)
-        run = month.approved_run(ctx, plan)
+        receipts = month.submit_all(ctx, plan)
+        for r in receipts:
+            data_docs_page(ctx, r["submission_id"])  # a page is rendered when first asked for
+        month.approve_all(ctx, plan, receipts)
+        run = services.create_run(ctx, plan["period"], user=plan["run"]["created_by"])
+        for user in plan["run"]["approvers"]:
+            services.approve_run(ctx, run["run_id"], user=user)
         month.release(ctx, plan, run["run_id"])
         Sessions(ctx.settings)  # the portal's secret, made on first use
         modes = _modes(home)
