@@ -91,6 +91,10 @@ def consolidate_table(parts: list[tuple[int, str, str, pa.Table]]) -> pa.Table:
     """(submission_id, branch_code, raw file sha256, accepted rows) per branch -> one Arrow table sorted
     by branch and row number (a stable sort), its first column the row key 0..n-1."""
     tables = []
+    # the parts in branch order; when each part's rows are already in row order (branch lists are stored
+    # so), the concatenation is the sorted table and the sort below is skipped (a take of every column)
+    parts = sorted(parts, key=lambda p: p[1])
+    in_order = len({p[1] for p in parts}) == len(parts) and all(_non_decreasing(t["row_no"]) for _, _, _, t in parts)
     for submission_id, branch, source_sha, table in parts:
         n = table.num_rows
         lineage = pa.table({"submission_id": pa.array(np.full(n, submission_id, dtype=np.int64)),
@@ -100,9 +104,17 @@ def consolidate_table(parts: list[tuple[int, str, str, pa.Table]]) -> pa.Table:
             lineage = lineage.append_column(field, table[field.name])
         tables.append(lineage)
     rows = pa.concat_tables(tables, promote_options="default")
-    rows = rows.take(pc.sort_indices(rows, [("branch_code", "ascending"), ("row_no", "ascending")]))
+    if not in_order:
+        rows = rows.take(pc.sort_indices(rows, [("branch_code", "ascending"), ("row_no", "ascending")]))
     rows = rows.add_column(0, "row_key", pa.array(np.arange(rows.num_rows, dtype=np.int64)))
     return rows.replace_schema_metadata(_pandas_metadata([t for _, _, _, t in parts]))
+
+
+def _non_decreasing(values: pa.ChunkedArray | pa.Array) -> bool:
+    if len(values) < 2 or values.null_count:
+        return len(values) < 2
+    v = values.to_numpy() if isinstance(values, pa.Array) else values.combine_chunks().to_numpy()
+    return bool((v[1:] >= v[:-1]).all())
 
 
 def _pandas_metadata(tables: list[pa.Table]) -> dict[bytes, bytes] | None:

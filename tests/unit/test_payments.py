@@ -287,3 +287,13 @@ def test_totals_by_is_exact_beyond_int64() -> None:
     n, amount = 9_300, 10**15 - 1  # every amount is one intake accepts (15 digits)
     df = pd.DataFrame({"status": "PAYABLE", "bank_code": "012", "net_amount": np.full(n, amount, dtype=np.int64)})
     assert totals_by(df, "bank_code") == {"012": {"count": n, "total": n * amount}}
+
+
+def test_consolidate_sorts_rows_a_list_holds_out_of_order() -> None:
+    """Branch lists are stored in row order and then need no sort; one that is not is still sorted."""
+    (sid_b, b, sha_b, table_b), part_a = _parts()
+    reversed_b = table_b.take(pa.array([1, 0]))
+    rows = consolidate([(sid_b, b, sha_b, reversed_b), part_a])
+    assert rows["row_no"].tolist() == [2, 3, 4, 2, 3]
+    assert rows["pension_id"].tolist() == ["P00011", "P00012", "P00013", "P00021", "P00022"]
+    assert consolidate([(sid_b, b, sha_b, reversed_b), part_a]).equals(consolidate(_parts()))
