@@ -658,8 +658,12 @@ def reject_submission(ctx: Context, submission_id: int, *, user: str, reason: st
                 "status": sub.status, "reason": reason.strip()}
 
 
-def show_submission(ctx: Context, submission_id: int) -> dict[str, Any]:
-    data_docs_page(ctx, submission_id)  # the page the receipt links to, rendered when first shown
+def show_submission(ctx: Context, submission_id: int, *, data_docs: bool = True) -> dict[str, Any]:
+    """A submission's receipt, state and approvals. Its Data Docs page (which the receipt names) is
+    rendered when first shown, unless `data_docs` is False: a flow reading the state to sign renders no
+    page for nobody."""
+    if data_docs:
+        data_docs_page(ctx, submission_id)
     with ctx.uow() as session:
         sub = _load_submission(session, submission_id)
         approvals = [{"level": a.level, "user": a.user_id, "decision": a.decision, "reason": a.reason,
