@@ -1,6 +1,7 @@
 """The monthly run as a Prefect flow: intake of the branch files in chunks (INTAKE_CHUNK files a task,
-one quality-gate run per chunk: services.submit_many), approvals, consolidation and checks,
-run approvals, release, exception report. Each task is one service call.
+one quality-gate run per chunk: services.submit_many), the lists' approvals (APPROVAL_CHUNK lists a
+task), consolidation and checks, run approvals, release, exception report. Each task calls the services
+on one context of its own.
 
 Approvals are given by the plan (the demo's scripted users), or waited for: with `wait_for_approval`
 the flow pauses while any branch list of the period awaits a signature (pause key
