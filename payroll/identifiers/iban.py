@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 from stdnum.exceptions import InvalidComponent, InvalidFormat, InvalidLength, ValidationError
 from stdnum.iso7064 import mod_97_10
 
-from payroll.normalize import compact_id, compact_id_arrow, series_via_arrow, map_non_ascii
+from payroll.normalize import compact_id, compact_id_arrow, map_non_ascii, series_via_arrow
 
 LENGTHS: dict[str, int] = {"IR": 26, "DE": 22, "GB": 22, "FR": 27, "NL": 18, "TR": 26}
 MIN_LENGTH, MAX_LENGTH = 15, 34
